@@ -6,6 +6,16 @@ from accounts.models import COUNTER_CLERK, PHONE_AGENT, SUPERVISOR, TECHNICIAN
 from .factories import make_center, make_customer, make_staff, make_ticket
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _jobs_run_inline():
+    """django-q2 runs every queued job inline during tests (its ``sync`` mode)."""
+    from django_q.conf import Conf
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(Conf, "SYNC", True)
+        yield
+
+
 def on_postgres():
     return connection.vendor == "postgresql"
 
@@ -18,6 +28,11 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "postgres" in item.keywords and "postgresql" not in engine:
             item.add_marker(skip)
+
+
+@pytest.fixture(autouse=True)
+def _fast_passwords(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 @pytest.fixture(autouse=True)
