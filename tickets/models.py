@@ -567,16 +567,15 @@ class Ticket(ConcurrentTransitionMixin, models.Model):
         "cancel",
     )
 
+    # The only action the system (background jobs, ``by=None``) takes on its own.
+    SYSTEM_ACTIONS = ("cancel",)
+
     def available_actions(self, user):
         """The actions ``user`` (None: the system) may take on this ticket now, in lifecycle order."""
-        names = {
-            t.name
-            for t in (
-                self.get_available_status_transitions()
-                if user is None
-                else self.get_available_user_status_transitions(user)
-            )
-        }
+        if user is None:
+            names = {t.name for t in self.get_available_status_transitions()} & set(self.SYSTEM_ACTIONS)
+        else:
+            names = {t.name for t in self.get_available_user_status_transitions(user)}
         return [action for action in self.ACTIONS if action in names]
 
     # --- the one door ---------------------------------------------------------------
@@ -598,6 +597,8 @@ class Ticket(ConcurrentTransitionMixin, models.Model):
                 _("“%(action)s” is not possible while the ticket is “%(stage)s”.")
                 % {"action": ACTION_LABELS[action], "stage": self.get_status_display()}
             )
+        if by is None and action not in self.SYSTEM_ACTIONS:
+            raise PermissionDenied("The system only cancels tickets; every other stage change has a person behind it.")
         if by is not None and not has_transition_perm(method, by):
             raise PermissionDenied(_("You may not do this on this ticket."))
         from_status = self.status
