@@ -8,6 +8,7 @@ DATABASE_URL and usually REDIS_URL (see docs/deployment.md).
 """
 
 import os
+from importlib.util import find_spec
 from pathlib import Path
 
 import dj_database_url
@@ -72,6 +73,13 @@ MIDDLEWARE = [
     "csp.middleware.CSPMiddleware",
     "axes.middleware.AxesMiddleware",
 ]
+
+# N+1 query detection (django-zeal, a development dependency): on in development
+# and tests when installed; it logs in development and raises in tests.
+if DEBUG and env_bool("DJANGO_ZEAL", find_spec("zeal") is not None):
+    INSTALLED_APPS.append("zeal")
+    MIDDLEWARE.append("zeal.middleware.zeal_middleware")
+ZEAL_RAISE = False
 
 ROOT_URLCONF = "servicedesk.urls"
 WSGI_APPLICATION = "servicedesk.wsgi.application"

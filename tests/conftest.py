@@ -31,8 +31,9 @@ def pytest_collection_modifyitems(config, items):
 
 
 @pytest.fixture(autouse=True)
-def _fast_passwords(settings):
+def _test_settings(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    settings.ZEAL_RAISE = True  # an N+1 query in any view fails the test
 
 
 @pytest.fixture(autouse=True)
