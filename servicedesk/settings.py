@@ -280,3 +280,6 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "INFO"}},
 }
+
+# A customer whose service credit is low may have this many open tickets submitted online.
+SERVICE_CREDIT_LOW_MAX_OPEN_TICKETS = env_int("SERVICE_CREDIT_LOW_MAX_OPEN_TICKETS", 1)
