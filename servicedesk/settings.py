@@ -251,7 +251,7 @@ CONTENT_SECURITY_POLICY = {
         "default-src": ["'self'"],
         "script-src": ["'self'"],
         "style-src": ["'self'"],
-        "img-src": ["'self'", "data:"],
+        "img-src": ["'self'", "data:", "blob:"],  # blob: for photo previews before upload
         "font-src": ["'self'"],
         "connect-src": ["'self'"],
         "form-action": ["'self'"],
@@ -283,3 +283,6 @@ LOGGING = {
 
 # A customer whose service credit is low may have this many open tickets submitted online.
 SERVICE_CREDIT_LOW_MAX_OPEN_TICKETS = env_int("SERVICE_CREDIT_LOW_MAX_OPEN_TICKETS", 1)
+
+# Absolute base URL for links in emails, SMS and QR codes made outside a request.
+SITE_URL = env("SITE_URL", "http://localhost:8000")
