@@ -57,6 +57,8 @@ class User(AbstractBaseUser, PermissionsMixin):
     language = models.CharField(
         _("language"), max_length=10, choices=settings.LANGUAGES, default=settings.LANGUAGE_CODE
     )
+    notify_by_email = models.BooleanField(_("email me about my repairs"), default=True)
+    notify_by_sms = models.BooleanField(_("text me about my repairs"), default=True)
     service_centers = models.ManyToManyField(
         "tickets.ServiceCenter",
         verbose_name=_("service centers"),

@@ -322,6 +322,9 @@ class Ticket(ConcurrentTransitionMixin, models.Model):
     completed_at = models.DateTimeField(_("completed"), null=True, blank=True, editable=False)
     cancelled_at = models.DateTimeField(_("cancelled"), null=True, blank=True, editable=False)
     device_returned_at = models.DateTimeField(_("device returned"), null=True, blank=True, editable=False)
+    device_reminder_sent_at = models.DateTimeField(
+        _("reminded to send the device"), null=True, blank=True, editable=False
+    )
 
     cancelled_by_kind = models.CharField(
         _("cancelled by"), max_length=10, choices=ActorKind.choices, blank=True, editable=False
@@ -802,6 +805,7 @@ class ContactRequest(models.Model):
     created_at = models.DateTimeField(_("asked"), default=timezone.now)
     response = models.TextField(_("customer's answer"), blank=True)
     responded_at = models.DateTimeField(_("answered"), null=True, blank=True)
+    reminder_sent_at = models.DateTimeField(_("reminder sent"), null=True, blank=True, editable=False)
 
     objects = ContactRequestQuerySet.as_manager()
 
@@ -862,8 +866,10 @@ class NotificationKind(models.TextChoices):
 
 class DeliveryStatus(models.TextChoices):
     PENDING = "pending", _("Pending")
+    SENDING = "sending", _("Sending")
     SENT = "sent", _("Sent")
-    FAILED = "failed", _("Failed")
+    FAILED = "failed", _("Failed, will retry")
+    GAVE_UP = "gave_up", _("Failed")
 
 
 class Notification(models.Model):
@@ -888,8 +894,16 @@ class Notification(models.Model):
     )
     subject = models.CharField(_("subject"), max_length=200)
     body = models.TextField(_("message"))
+    # What this message is about, once per channel: "event:42:email",
+    # "contact:7:created:sms", "device-reminder:9:in_app"… Unique, so a
+    # retried or duplicated job never creates (or sends) a message twice.
+    key = models.CharField(_("key"), max_length=120, unique=True, editable=False)
+    address = models.CharField(_("sent to"), max_length=254, blank=True)
     status = models.CharField(_("delivery"), max_length=10, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING)
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
     created_at = models.DateTimeField(_("created"), default=timezone.now)
+    last_attempt_at = models.DateTimeField(_("last attempt"), null=True, blank=True)
+    next_attempt_at = models.DateTimeField(_("next attempt"), null=True, blank=True)
     sent_at = models.DateTimeField(_("sent"), null=True, blank=True)
     error = models.TextField(_("error"), blank=True)
     read_at = models.DateTimeField(_("read"), null=True, blank=True)
@@ -898,18 +912,10 @@ class Notification(models.Model):
         verbose_name = _("notification")
         verbose_name_plural = _("notifications")
         ordering = ["-created_at", "-pk"]
-        constraints = [
-            # A retried or duplicated job never sends the same message twice.
-            models.UniqueConstraint(
-                fields=["event", "channel"], condition=Q(event__isnull=False), name="one_notification_per_event_channel"
-            ),
-            models.UniqueConstraint(
-                fields=["contact_request", "channel", "kind"],
-                condition=Q(contact_request__isnull=False),
-                name="one_notification_per_request_channel_kind",
-            ),
+        indexes = [
+            models.Index(fields=["recipient", "channel", "read_at"], name="notification_unread_idx"),
+            models.Index(fields=["status", "next_attempt_at"], name="notification_retry_idx"),
         ]
-        indexes = [models.Index(fields=["recipient", "read_at"], name="notification_unread_idx")]
 
     def __str__(self):
         return f"{self.get_channel_display()}: {self.subject}"
