@@ -160,6 +160,7 @@ AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 8)
 AXES_COOLOFF_TIME = 0.25  # hours
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
+AXES_VERBOSE = False
 
 PHONENUMBER_DEFAULT_REGION = env("PHONENUMBER_DEFAULT_REGION", "CN")
 PHONENUMBER_DB_FORMAT = "E164"
@@ -286,3 +287,14 @@ SERVICE_CREDIT_LOW_MAX_OPEN_TICKETS = env_int("SERVICE_CREDIT_LOW_MAX_OPEN_TICKE
 
 # Absolute base URL for links in emails, SMS and QR codes made outside a request.
 SITE_URL = env("SITE_URL", "http://localhost:8000")
+
+# --- Notifications and stalled tickets (tickets/notify.py, tickets/tasks.py) ---
+SMS_BACKEND = env("SMS_BACKEND", "tickets.sms.LoggingSmsBackend")
+# A message whose send fails is retried after these many minutes, then given up.
+NOTIFICATION_RETRY_MINUTES = [1, 5, 15, 60]
+# A send claimed longer ago than this (a worker died mid-send) may be claimed again.
+NOTIFICATION_CLAIM_SECONDS = env_int("NOTIFICATION_CLAIM_SECONDS", 120)
+DEVICE_ARRIVAL_DAYS = env_int("DEVICE_ARRIVAL_DAYS", 14)
+DEVICE_REMINDER_DAYS_BEFORE = env_int("DEVICE_REMINDER_DAYS_BEFORE", 3)
+CONTACT_REMINDER_HOURS_BEFORE = env_int("CONTACT_REMINDER_HOURS_BEFORE", 24)
+STALLED_SWEEP_BATCH = env_int("STALLED_SWEEP_BATCH", 1000)

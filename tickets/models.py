@@ -9,7 +9,7 @@ notification to be sent once the transaction commits. Nothing else assigns
 """
 
 import uuid
-from datetime import date
+from datetime import timedelta
 
 from dateutil.relativedelta import relativedelta
 from django.conf import settings
@@ -245,6 +245,21 @@ class TicketQuerySet(models.QuerySet):
         number = numbers.parse(text)
         return self.filter(number=number) if number else self.none()
 
+    def due_device_reminder(self, now):
+        """Still waiting for the device, and the reminder is due (not yet sent, deadline not yet passed)."""
+        arrival = timedelta(days=settings.DEVICE_ARRIVAL_DAYS)
+        remind = arrival - timedelta(days=settings.DEVICE_REMINDER_DAYS_BEFORE)
+        return self.filter(
+            status=Status.SUBMITTED,
+            device_reminder_sent_at__isnull=True,
+            created_at__lte=now - remind,
+            created_at__gt=now - arrival,
+        )
+
+    def overdue_for_device(self, now):
+        """Still waiting for the device past the arrival deadline: to be cancelled."""
+        return self.filter(status=Status.SUBMITTED, created_at__lte=now - timedelta(days=settings.DEVICE_ARRIVAL_DAYS))
+
     def awaiting_device_return(self):
         """Cancelled tickets whose device is still at the desk."""
         return self.filter(
@@ -417,7 +432,7 @@ class Ticket(ConcurrentTransitionMixin, models.Model):
                         actor_kind=ticket.actor_kind_of(by),
                         public_note=public_note,
                     )
-                    transaction.on_commit(lambda pk=event.pk: _queue_stage_notification(pk))
+                    _notify_stage_change(event)
             except IntegrityError:
                 if not cls.objects.filter(number=ticket.number).exists():
                     raise
@@ -619,7 +634,7 @@ class Ticket(ConcurrentTransitionMixin, models.Model):
                     internal_note=internal_note.strip(),
                     details={k: str(v) for k, v in details.items() if k != "pickup_code"},
                 )
-                transaction.on_commit(lambda: _queue_stage_notification(event.pk))
+                _notify_stage_change(event)
         except ConcurrentTransition:
             self.refresh_from_db()
             raise TicketChanged(
@@ -662,10 +677,11 @@ def _pickup_code():
     return f"{secrets.randbelow(1_000_000):06d}"
 
 
-def _queue_stage_notification(event_pk):
+def _notify_stage_change(event):
+    """Record the customer's messages in this transaction; send them once it commits."""
     from . import notify
 
-    notify.queue_stage_change(event_pk)
+    notify.queue_on_commit(notify.record_stage_change(event))
 
 
 # --- History --------------------------------------------------------------------------
@@ -720,7 +736,7 @@ class AttachmentKind(models.TextChoices):
 
 def _attachment_path(instance, filename):
     # The server chooses every file name: nothing the uploader typed reaches the disk.
-    today = date.today()
+    today = timezone.localdate()
     return f"attachments/{today:%Y/%m}/{uuid.uuid4().hex}.jpg"
 
 
@@ -789,6 +805,19 @@ class ContactRequestQuerySet(models.QuerySet):
     def open(self):
         return self.filter(responded_at__isnull=True)
 
+    def due_reminder(self, now):
+        """Unanswered, the deadline is near (CONTACT_REMINDER_HOURS_BEFORE) and no reminder went out yet."""
+        return self.open().filter(
+            reminder_sent_at__isnull=True,
+            respond_by__gt=now,
+            respond_by__lte=now + timedelta(hours=settings.CONTACT_REMINDER_HOURS_BEFORE),
+            ticket__status__in=OPEN_STATUSES,
+        )
+
+    def overdue(self, now):
+        """Unanswered past the deadline on a ticket that may still be cancelled."""
+        return self.open().filter(respond_by__lte=now, ticket__status__in=STAFF_CANCELLABLE)
+
 
 class ContactRequest(models.Model):
     """The desk asks the customer something and waits for an answer until ``respond_by``."""
@@ -822,12 +851,33 @@ class ContactRequest(models.Model):
     def is_open(self):
         return self.responded_at is None
 
+    @classmethod
+    def ask(cls, ticket, *, by, kind, message, respond_by):
+        """The desk asks the customer something; the customer is told on every channel."""
+        from . import notify
+
+        with transaction.atomic():
+            request = cls.objects.create(
+                ticket=ticket, kind=kind, message=message.strip(), respond_by=respond_by, created_by=by
+            )
+            notify.queue_on_commit(notify.record_contact_request(request))
+        return request
+
     def answer(self, response):
-        """Record the customer's answer; false if it was already answered."""
+        """Record the customer's answer; false if it was already answered.
+
+        The ticket row is locked first, the same lock the automatic
+        cancellation takes: whichever comes first wins, and an answer never
+        lands on a ticket that was just cancelled for want of one.
+        """
         response = response.strip()
         if not response:
             raise ValidationError(_("Write your answer."), code="required")
-        updated = ContactRequest.objects.open().filter(pk=self.pk).update(response=response, responded_at=Now())
+        with transaction.atomic():
+            ticket = Ticket.objects.select_for_update().only("status").get(pk=self.ticket_id)
+            if ticket.status not in OPEN_STATUSES:
+                raise ValidationError(_("This ticket is closed; it can no longer be answered."), code="closed")
+            updated = ContactRequest.objects.open().filter(pk=self.pk).update(response=response, responded_at=Now())
         self.refresh_from_db(fields=["response", "responded_at"])
         return bool(updated)
 
@@ -861,7 +911,8 @@ class NotificationChannel(models.TextChoices):
 class NotificationKind(models.TextChoices):
     STAGE_CHANGE = "stage_change", _("Stage change")
     CONTACT_REQUEST = "contact_request", _("Contact request")
-    REMINDER = "reminder", _("Reminder")
+    CONTACT_REMINDER = "contact_reminder", _("Reminder to answer")
+    DEVICE_REMINDER = "device_reminder", _("Reminder to send the device")
 
 
 class DeliveryStatus(models.TextChoices):
@@ -919,3 +970,127 @@ class Notification(models.Model):
 
     def __str__(self):
         return f"{self.get_channel_display()}: {self.subject}"
+
+
+# --- Staged uploads (the customer's submit form) ------------------------------------------
+
+
+from datetime import timedelta  # noqa: E402 (kept with the section that needs it)
+
+# A staged upload nobody came back for is deleted after this long (StagedUpload.delete_stale).
+STAGED_UPLOAD_MAX_AGE = timedelta(hours=24)
+
+
+def _delete_stored_files(names):
+    from django.core.files.storage import default_storage
+
+    for name in names:
+        if name:
+            default_storage.delete(name)
+
+
+class StagedUploadQuerySet(models.QuerySet):
+    def owned_by(self, user):
+        if not user.is_authenticated:
+            return self.none()
+        return self.filter(owner=user)
+
+    def stale(self, now=None):
+        return self.filter(created_at__lt=(now or timezone.now()) - STAGED_UPLOAD_MAX_AGE)
+
+    def delete_with_files(self):
+        """Delete these rows and, once that is committed, their files; return how many rows went.
+
+        Rows are locked first, so a submission that is turning one of them into
+        an attachment at the same moment either gets it whole or not at all:
+        a file is deleted only together with the row that owned it.
+        """
+        with transaction.atomic():
+            rows = list(self.select_for_update().values_list("pk", "image", "thumbnail"))
+            if not rows:
+                return 0
+            deleted, _by_model = StagedUpload.objects.filter(pk__in=[pk for pk, *_files in rows]).delete()
+            names = [name for _pk, *files in rows for name in files]
+            transaction.on_commit(lambda: _delete_stored_files(names))
+        return deleted
+
+
+class StagedUpload(models.Model):
+    """A photo that passed tickets.images on a submit form that was not accepted yet.
+
+    The customer's form failed on something else (an IMEI typo, a missing
+    address): the photo is kept here so that it is not asked for again. The
+    re-rendered form carries the ``public_id`` in a hidden input; when the
+    ticket is opened the photo becomes an ``Attachment`` (the same stored
+    files, which is why they live where attachments live) and the row goes.
+    Rows nobody came back for are deleted by ``delete_stale()``.
+    """
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("owner"), on_delete=models.CASCADE, related_name="staged_uploads"
+    )
+    kind = models.CharField(_("kind"), max_length=20, choices=AttachmentKind.choices)
+    image = models.FileField(_("image"), upload_to=_attachment_path, max_length=200)
+    thumbnail = models.FileField(_("thumbnail"), upload_to=_attachment_path, max_length=200)
+    width = models.PositiveIntegerField(_("width"))
+    height = models.PositiveIntegerField(_("height"))
+    byte_size = models.PositiveIntegerField(_("size in bytes"))
+    created_at = models.DateTimeField(_("uploaded"), default=timezone.now, db_index=True)
+
+    objects = StagedUploadQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("staged photo")
+        verbose_name_plural = _("staged photos")
+        ordering = ["created_at", "pk"]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} ({self.public_id})"
+
+    @classmethod
+    def stage(cls, owner, kind, processed):
+        """Store an image that tickets.images.process() accepted, for ``owner``'s next try."""
+        from django.core.files.base import ContentFile
+
+        upload = cls(
+            owner=owner,
+            kind=kind,
+            width=processed.width,
+            height=processed.height,
+            byte_size=len(processed.image_bytes),
+        )
+        upload.image.save("image.jpg", ContentFile(processed.image_bytes), save=False)
+        upload.thumbnail.save("thumb.jpg", ContentFile(processed.thumbnail_bytes), save=False)
+        try:
+            upload.save()
+        except Exception:
+            upload.image.delete(save=False)
+            upload.thumbnail.delete(save=False)
+            raise
+        return upload
+
+    @classmethod
+    def delete_stale(cls, now=None):
+        """Delete the uploads older than STAGED_UPLOAD_MAX_AGE, files included; return how many."""
+        return cls.objects.stale(now).delete_with_files()
+
+    def attach_to(self, ticket, *, by):
+        """Turn this upload into ``ticket``'s Attachment, reusing the stored files; the row goes.
+
+        Call inside the transaction that opens the ticket: if it rolls back,
+        the row is still there and still owns its files.
+        """
+        attachment = Attachment.objects.create(
+            ticket=ticket,
+            kind=self.kind,
+            image=self.image.name,
+            thumbnail=self.thumbnail.name,
+            width=self.width,
+            height=self.height,
+            byte_size=self.byte_size,
+            uploaded_by=by,
+        )
+        # A plain row delete: the files now belong to the attachment.
+        StagedUpload.objects.filter(pk=self.pk).delete()
+        return attachment

@@ -1,0 +1,117 @@
+"""Tickets that stall: remind the customer, then cancel automatically.
+
+Two rules (DESIGN.md), run by the ``sweep_stalled_tickets`` job every 15 minutes:
+
+- the device never arrives: a ticket still ``submitted`` DEVICE_ARRIVAL_DAYS
+  after it was created is cancelled ("device not received in time");
+  DEVICE_REMINDER_DAYS_BEFORE days earlier the customer is reminded;
+- a contact request is not answered: when its deadline passes the ticket is
+  cancelled ("no response to a contact request"); CONTACT_REMINDER_HOURS_BEFORE
+  hours earlier the customer is reminded.
+
+Race safety: reminders are claimed with one conditional UPDATE per batch and
+their messages are keyed, so nothing is sent twice. Each cancellation locks
+its ticket row (``select_for_update(skip_locked=True)``), re-checks the rule
+under the lock and goes through ``Ticket.perform`` with the system as actor.
+A clerk receiving the device or a customer answering takes the same row lock
+(``perform``'s conditional UPDATE, ``ContactRequest.answer``), so whichever
+commits first wins and the other sees the result.
+"""
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from . import notify
+from .models import CancelReason, ContactRequest, StageChangeError, Ticket
+
+
+def _batch():
+    return settings.STALLED_SWEEP_BATCH
+
+
+def send_device_reminders(now):
+    with transaction.atomic():
+        ids = list(
+            Ticket.objects.due_device_reminder(now)
+            .select_for_update(skip_locked=True)
+            .order_by("created_at")
+            .values_list("pk", flat=True)[: _batch()]
+        )
+        Ticket.objects.filter(pk__in=ids, device_reminder_sent_at__isnull=True).update(device_reminder_sent_at=now)
+        pending = []
+        for ticket in Ticket.objects.filter(pk__in=ids).select_related("customer", "device_model", "service_center"):
+            pending += notify.record_device_reminder(ticket)
+        notify.queue_on_commit(pending)
+    return len(ids)
+
+
+def send_contact_reminders(now):
+    with transaction.atomic():
+        ids = list(
+            ContactRequest.objects.due_reminder(now)
+            .select_for_update(skip_locked=True)
+            .order_by("respond_by")
+            .values_list("pk", flat=True)[: _batch()]
+        )
+        ContactRequest.objects.filter(pk__in=ids, reminder_sent_at__isnull=True).update(reminder_sent_at=now)
+        pending = []
+        requests = ContactRequest.objects.filter(pk__in=ids).select_related(
+            "ticket__customer", "ticket__device_model", "ticket__service_center"
+        )
+        for request in requests:
+            pending += notify.record_contact_reminder(request)
+        notify.queue_on_commit(pending)
+    return len(ids)
+
+
+def _cancel_each(ticket_ids, still_due, reason):
+    """Cancel each ticket as the system, if the rule still holds under its row lock."""
+    cancelled = 0
+    for pk in ticket_ids:
+        with transaction.atomic():
+            ticket = (
+                Ticket.objects.select_for_update(skip_locked=True)
+                .select_related("customer", "device_model", "service_center")
+                .filter(pk=pk)
+                .first()
+            )
+            if ticket is None or not still_due(ticket):
+                continue
+            try:
+                ticket.perform("cancel", by=None, reason=reason)
+            except StageChangeError:
+                continue  # someone acted on it a moment ago: they win
+            cancelled += 1
+    return cancelled
+
+
+def cancel_devices_not_received(now):
+    ids = list(Ticket.objects.overdue_for_device(now).order_by("created_at").values_list("pk", flat=True)[: _batch()])
+    return _cancel_each(
+        ids,
+        lambda ticket: Ticket.objects.overdue_for_device(now).filter(pk=ticket.pk).exists(),
+        CancelReason.DEVICE_NOT_RECEIVED,
+    )
+
+
+def cancel_unanswered(now):
+    ids = list(
+        ContactRequest.objects.overdue(now).order_by("respond_by").values_list("ticket_id", flat=True).distinct()[: _batch()]
+    )
+    return _cancel_each(
+        dict.fromkeys(ids),
+        lambda ticket: ContactRequest.objects.overdue(now).filter(ticket=ticket).exists(),
+        CancelReason.NO_RESPONSE,
+    )
+
+
+def sweep(now=None):
+    """One pass of every rule; returns how many of each it did."""
+    now = now or timezone.now()
+    return {
+        "device_reminders": send_device_reminders(now),
+        "device_cancellations": cancel_devices_not_received(now),
+        "contact_reminders": send_contact_reminders(now),
+        "contact_cancellations": cancel_unanswered(now),
+    }
