@@ -230,8 +230,8 @@ SERVER_EMAIL = DEFAULT_FROM_EMAIL
 Q_CLUSTER = {
     "name": "servicedesk",
     "workers": env_int("Q_WORKERS", 2),
-    "timeout": 60,
-    "retry": 120,  # must exceed timeout, or a slow task runs twice
+    "timeout": env_int("Q_TIMEOUT", 60),
+    "retry": env_int("Q_RETRY", 120),  # must exceed timeout, or a slow task runs twice
     "max_attempts": 5,
     "queue_limit": 50,
     "bulk": 10,
