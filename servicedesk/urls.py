@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from accounts import views as accounts_views
 from tickets.views import health
 
 admin.site.site_header = admin.site.site_title = "Repair service desk"
@@ -8,7 +9,8 @@ admin.site.index_title = "Back office"
 
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
-    path("i18n/", include("django.conf.urls.i18n")),
+    path("i18n/setlang/", accounts_views.set_language, name="set_language"),
+    path("accounts/", include("accounts.urls")),
     path("admin/", admin.site.urls),
     path("", include("tickets.urls")),
 ]

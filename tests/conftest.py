@@ -37,6 +37,15 @@ def _test_settings(settings):
 
 
 @pytest.fixture(autouse=True)
+def _language_reset():
+    """A request in Chinese must not leave Chinese switched on for the next test."""
+    from django.utils import translation
+
+    yield
+    translation.activate("en")
+
+
+@pytest.fixture(autouse=True)
 def _private_media(settings, tmp_path):
     """Each test stores photos in its own folder."""
     storages = dict(settings.STORAGES)
