@@ -1,6 +1,6 @@
 """django-q2 entry points: thin and idempotent; the work lives in the model layer.
 
-Schedules (created by the migration tickets/0002_schedules.py, see docs/operations.md):
+Schedules (created by the migration tickets/0003_schedules.py, see docs/operations.md):
 - ``sweep_stalled_tickets`` every 15 minutes: reminders and automatic cancellations;
 - ``retry_notifications`` every minute: failed sends whose back-off has passed;
 - ``purge_staged_uploads`` hourly: photos staged on a submit form that never completed.
@@ -23,3 +23,9 @@ def retry_notifications():
 
 def sweep_stalled_tickets():
     return stalled.sweep()
+
+
+def purge_staged_uploads():
+    from .models import StagedUpload
+
+    return StagedUpload.delete_stale()
