@@ -33,6 +33,8 @@ def main():
     os.environ.setdefault("PRIVATE_MEDIA_ROOT", os.path.join(tmp, "private"))
     os.environ["DJANGO_SETTINGS_MODULE"] = "servicedesk.settings"
     os.environ["DJANGO_ZEAL"] = "0"
+    os.environ["DJANGO_DEBUG"] = "0"  # production settings: no query log
+    os.environ.setdefault("DJANGO_SECRET_KEY", "bench-only-secret-key-" + "x" * 40)
     os.environ["Q_SYNC"] = "0"
 
     import django

@@ -622,8 +622,10 @@ class Ticket(ConcurrentTransitionMixin, models.Model):
         from_status = self.status
         try:
             with transaction.atomic():
+                before = self._field_values()
                 method(by, kind, **details)
-                self.save()
+                changed = [name for name, value in self._field_values().items() if before[name] != value]
+                self.save(update_fields=[*changed, "updated_at"])
                 event = StageEvent.objects.create(
                     ticket=self,
                     from_status=from_status,
@@ -646,6 +648,9 @@ class Ticket(ConcurrentTransitionMixin, models.Model):
                 self.refresh_from_db()
             raise
         return event
+
+    def _field_values(self):
+        return {field.attname: getattr(self, field.attname) for field in self._meta.concrete_fields}
 
     def mark_device_returned(self, *, by):
         """A cancelled ticket's device goes back to the customer; true if this call recorded it."""
@@ -975,10 +980,11 @@ class Notification(models.Model):
 # --- Staged uploads (the customer's submit form) ------------------------------------------
 
 
-from datetime import timedelta  # noqa: E402 (kept with the section that needs it)
-
 # A staged upload nobody came back for is deleted after this long (StagedUpload.delete_stale).
 STAGED_UPLOAD_MAX_AGE = timedelta(hours=24)
+# At most this many per customer (a few forms' worth, in several tabs): a
+# script re-posting photos without ever submitting cannot fill the disk.
+MAX_STAGED_UPLOADS_PER_OWNER = 30
 
 
 def _delete_stored_files(names):
@@ -1074,6 +1080,14 @@ class StagedUpload(models.Model):
     def delete_stale(cls, now=None):
         """Delete the uploads older than STAGED_UPLOAD_MAX_AGE, files included; return how many."""
         return cls.objects.stale(now).delete_with_files()
+
+    @classmethod
+    def trim(cls, owner, keep=()):
+        """Delete ``owner``'s oldest uploads beyond MAX_STAGED_UPLOADS_PER_OWNER, never one in ``keep``."""
+        room = max(0, MAX_STAGED_UPLOADS_PER_OWNER - len(keep))
+        others = cls.objects.owned_by(owner).exclude(pk__in=[upload.pk for upload in keep])
+        surplus = list(others.order_by("-created_at", "-pk").values_list("pk", flat=True)[room:])
+        return cls.objects.filter(pk__in=surplus).delete_with_files() if surplus else 0
 
     def attach_to(self, ticket, *, by):
         """Turn this upload into ``ticket``'s Attachment, reusing the stored files; the row goes.

@@ -27,7 +27,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.db.models import F, Q
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -98,8 +98,8 @@ def _context(kind, ticket, event=None, contact_request=None):
     return context
 
 
-def render_message(kind, ticket, *, event=None, contact_request=None, language=None):
-    """Subject, plain body, HTML body and SMS text, in the customer's language."""
+def render_message(kind, ticket, *, event=None, contact_request=None, language=None, html=True):
+    """Subject, plain body, SMS text and (unless ``html=False``) HTML body, in the customer's language."""
     name = TEMPLATE_NAMES[kind]
     with translation.override(language or ticket.customer.language):
         context = _context(kind, ticket, event, contact_request)
@@ -107,7 +107,7 @@ def render_message(kind, ticket, *, event=None, contact_request=None, language=N
         return {
             "subject": subject[:200],
             "body": render_to_string(f"emails/{name}_body.txt", context).strip(),
-            "html": render_to_string(f"emails/{name}_body.html", context),
+            "html": render_to_string(f"emails/{name}_body.html", context) if html else "",
             "sms": " ".join(render_to_string(f"emails/{name}_sms.txt", context).split()),
         }
 
@@ -116,32 +116,35 @@ def render_message(kind, ticket, *, event=None, contact_request=None, language=N
 
 
 def _record(kind, ticket, key, *, event=None, contact_request=None):
-    message = render_message(kind, ticket, event=event, contact_request=contact_request)
+    # The HTML part is rendered when the email is sent, not here in the caller's transaction.
+    message = render_message(kind, ticket, event=event, contact_request=contact_request, html=False)
     now = timezone.now()
-    pending = []
+    rows = []
     for channel, address in channels_for(ticket):
         in_app = channel == NotificationChannel.IN_APP
-        try:
-            with transaction.atomic():
-                notification = Notification.objects.create(
-                    ticket=ticket,
-                    recipient=ticket.customer,
-                    kind=kind,
-                    channel=channel,
-                    event=event,
-                    contact_request=contact_request,
-                    key=f"{key}:{channel}",
-                    address=address,
-                    subject=message["subject"],
-                    body=message["sms"] if channel == NotificationChannel.SMS else message["body"],
-                    status=DeliveryStatus.SENT if in_app else DeliveryStatus.PENDING,
-                    sent_at=now if in_app else None,
-                )
-        except IntegrityError:
-            continue  # recorded before: never twice
-        if not in_app:
-            pending.append(notification.pk)
-    return pending
+        rows.append(
+            Notification(
+                ticket=ticket,
+                recipient=ticket.customer,
+                kind=kind,
+                channel=channel,
+                event=event,
+                contact_request=contact_request,
+                key=f"{key}:{channel}",
+                address=address,
+                subject=message["subject"],
+                body=message["sms"] if channel == NotificationChannel.SMS else message["body"],
+                status=DeliveryStatus.SENT if in_app else DeliveryStatus.PENDING,
+                sent_at=now if in_app else None,
+            )
+        )
+    # A row whose key exists already is skipped: recorded before, never twice.
+    Notification.objects.bulk_create(rows, ignore_conflicts=True)
+    return list(
+        Notification.objects.filter(key__in=[row.key for row in rows], status=DeliveryStatus.PENDING).values_list(
+            "pk", flat=True
+        )
+    )
 
 
 def record_stage_change(event):

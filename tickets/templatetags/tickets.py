@@ -15,8 +15,9 @@ _BADGE = {Status.COMPLETED: "badge-done", Status.CANCELLED: "badge-cancelled"}
 def qr_svg(text, title=""):
     """An inline SVG QR code (no image request, no JavaScript)."""
     qr = segno.make(text, error="m")
-    svg = qr.svg_inline(scale=4, border=2, title=title or None, svgclass="qr-code", omitsize=False)
-    return mark_safe(svg)
+    # omitsize: a viewBox instead of fixed width/height, so CSS scales the whole code.
+    svg = qr.svg_inline(scale=4, border=2, title=title or None, svgclass="qr-code", omitsize=True)
+    return mark_safe(svg.replace("<svg ", '<svg role="img" ', 1))
 
 
 @register.simple_tag(takes_context=True)
