@@ -16,6 +16,7 @@ from accounts.credit import credit_for, max_open_online_tickets
 
 from ..forms import SubmitRepairForm
 from ..models import ActorKind, StagedUpload, Status, Ticket
+from .customer import _ticket_for_customer
 
 TEMPLATE = "tickets/customer/submit.html"
 
@@ -29,14 +30,16 @@ def submit(request):
 @login_required
 @require_http_methods(["GET", "HEAD", "POST"])
 def resubmit(request, number):
-    cancelled = _ticket_for_customer(request, number, status=Status.CANCELLED)
+    cancelled = _ticket_for_customer(
+        request, number, Ticket.objects.filter(status=Status.CANCELLED).select_related("service_center")
+    )
     return _submit_page(request, resubmitted_from=cancelled)
 
 
 @login_required
 @require_safe
 def submitted(request, number):
-    ticket = _ticket_for_customer(request, number)
+    ticket = _ticket_for_customer(request, number, Ticket.objects.select_related("service_center"))
     if request.headers.get("X-Requested-With") == "XMLHttpRequest":
         # submit.js sent the form, its request followed the redirect to here, and
         # the script now loads this page itself: leave the success message unread
@@ -58,14 +61,6 @@ def staged_thumbnail(request, public_id):
     response["Cache-Control"] = "private, max-age=3600"
     response["Content-Disposition"] = "inline"
     return response
-
-
-def _ticket_for_customer(request, number, status=None):
-    """The signed-in customer's ticket with this number (and stage); 404 for anyone else."""
-    tickets = Ticket.objects.for_customer(request.user).with_number(number)
-    if status is not None:
-        tickets = tickets.filter(status=status)
-    return get_object_or_404(tickets.select_related("service_center"))
 
 
 def _online_limit(user):
