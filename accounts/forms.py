@@ -156,7 +156,7 @@ class ProfileForm(AccountDetailsForm):
     )
 
     class Meta(AccountDetailsForm.Meta):
-        pass
+        fields = [*AccountDetailsForm.Meta.fields, "notify_by_email", "notify_by_sms"]
 
     def __init__(self, *args, request, **kwargs):
         self.request = request

@@ -928,6 +928,14 @@ class DeliveryStatus(models.TextChoices):
     GAVE_UP = "gave_up", _("Failed")
 
 
+class NotificationQuerySet(models.QuerySet):
+    def in_app_for(self, user):
+        return self.filter(recipient=user, channel=NotificationChannel.IN_APP)
+
+    def unread_for(self, user):
+        return self.in_app_for(user).filter(read_at__isnull=True)
+
+
 class Notification(models.Model):
     """What was sent to whom, through which channel, and whether it went out."""
 
@@ -963,6 +971,8 @@ class Notification(models.Model):
     sent_at = models.DateTimeField(_("sent"), null=True, blank=True)
     error = models.TextField(_("error"), blank=True)
     read_at = models.DateTimeField(_("read"), null=True, blank=True)
+
+    objects = NotificationQuerySet.as_manager()
 
     class Meta:
         verbose_name = _("notification")

@@ -11,6 +11,8 @@ urlpatterns = [
     path("t/<str:token>/", track.tracked, name="track_token"),
     # A signed-in customer's tickets and their actions.
     path("my/tickets/", customer.my_tickets, name="my_tickets"),
+    path("my/notifications/", customer.notifications, name="notifications"),
+    path("my/notifications/read/", customer.notifications_read, name="notifications_read"),
     path("my/tickets/<str:number>/", customer.ticket_page, name="ticket"),
     path("my/tickets/<str:number>/cancel/", customer.cancel, name="cancel"),
     path("my/tickets/<str:number>/rate/", customer.rate, name="rate"),

@@ -28,6 +28,7 @@ from ..forms import ContactReplyForm, CustomerCancelForm, RatingForm
 from ..models import (
     CUSTOMER_CANCELLABLE,
     ActorKind,
+    Notification,
     Rating,
     ReturnMethod,
     Status,
@@ -333,3 +334,21 @@ def reply(request, number):
     else:
         messages.info(request, _("This question was already answered. Thank you!"))
     return redirect("tickets:ticket", number=ticket.number)
+
+
+@login_required
+@require_safe
+def notifications(request):
+    """The customer's in-app messages, newest first; unread ones marked."""
+    page = Paginator(
+        Notification.objects.in_app_for(request.user).select_related("ticket").order_by("-created_at", "-pk"), 20
+    ).get_page(request.GET.get("page"))
+    return render(request, "tickets/customer/notifications.html", {"page": page, "nav": "notifications"})
+
+
+@login_required
+@require_POST
+def notifications_read(request):
+    Notification.objects.unread_for(request.user).update(read_at=timezone.now())
+    messages.success(request, _("All messages are marked as read."))
+    return redirect("tickets:notifications")
