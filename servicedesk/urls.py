@@ -1,11 +1,12 @@
 from django.contrib import admin
 from django.urls import include, path
+from django.utils.translation import gettext_lazy as _
 
 from accounts import views as accounts_views
 from tickets.views import health
 
-admin.site.site_header = admin.site.site_title = "Repair service desk"
-admin.site.index_title = "Back office"
+admin.site.site_header = admin.site.site_title = _("Repair service desk")
+admin.site.index_title = _("Back office")
 
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),

@@ -906,3 +906,17 @@ def test_the_user_list_costs_the_same_queries_whatever_the_number_of_users(clien
     with CaptureQueriesContext(connection) as many:
         client.get(url)
     assert len(many) == len(few)
+
+
+def test_saving_the_change_form_after_someone_moved_the_ticket_saves_nothing_and_says_why(client, technician, center):
+    from unittest import mock
+
+    from django_fsm import ConcurrentTransition
+
+    ticket = make_ticket_at("inspecting", center=center)
+    client.force_login(technician)
+    url = reverse("admin:tickets_ticket_change", args=[ticket.pk])
+    with mock.patch("tickets.admin.admin.ModelAdmin.changeform_view", side_effect=ConcurrentTransition("moved")):
+        response = client.post(url, {})
+    assert (response.status_code, response.url) == (302, url)
+    assert any("changed stage while you were editing" in str(m) for m in get_messages(response.wsgi_request))

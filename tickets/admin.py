@@ -7,11 +7,9 @@ field; it changes only through the "Move this ticket" panel, which posts to
 ``transition_view`` and from there to ``Ticket.perform()``.
 """
 
-from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import Q
 from django.http import Http404
 from django.shortcuts import redirect
 from django.template.defaultfilters import filesizeformat
@@ -24,10 +22,9 @@ from django.utils.timesince import timesince
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
-from phonenumber_field.phonenumber import PhoneNumber
-from phonenumbers import NumberParseException
+from django_fsm import ConcurrentTransition
 
-from . import imei, numbers, tracking
+from . import numbers, tracking
 from .forms import (
     DETAILED_ACTIONS,
     TICKET_WARRANTY_FIELDS,
@@ -57,50 +54,6 @@ from .models import (
 )
 
 # --- Finding tickets ------------------------------------------------------------------
-
-
-def ticket_search_filter(text):
-    """A filter for what staff type in the search box: exact matches on indexed columns first.
-
-    An email address matches the contact email (any case). Otherwise the text
-    is tried as a ticket number (typed forgivingly), an IMEI or serial and a
-    phone number in any usual format, each an exact match; only when it is
-    neither a ticket number nor a phone number is it also looked for in the
-    contact's name (almost any word is a possible serial, so that one does
-    not count).
-    """
-    text = " ".join(text.split())
-    if not text:
-        return Q()
-    if "@" in text:
-        return Q(contact_email__iexact=text)
-    query = Q(pk__in=[])  # matches nothing; each recognised form adds an alternative
-    recognised = False
-    number = numbers.parse(text)
-    if number:
-        query |= Q(number=number)
-        recognised = True
-    serial = imei.parse(text)
-    if serial:
-        query |= Q(imei_or_serial=serial)
-    phone = _parse_phone(text)
-    if phone:
-        query |= Q(contact_phone=phone)
-        recognised = True
-    if not recognised:
-        query |= Q(contact_name__icontains=text)
-    return query
-
-
-def _parse_phone(text):
-    """The E.164 form of a phone number typed in national or international format, or None."""
-    if sum(ch.isdigit() for ch in text) < 5:
-        return None
-    try:
-        phone = PhoneNumber.from_string(text, region=settings.PHONENUMBER_DEFAULT_REGION)
-    except NumberParseException:
-        return None
-    return phone.as_e164 if phone.is_valid() else None
 
 
 class OwnServiceCenterFilter(admin.RelatedFieldListFilter):
@@ -331,7 +284,7 @@ class TicketAdmin(admin.ModelAdmin):
 
     def get_search_results(self, request, queryset, search_term):
         # Exact look-ups on indexed columns instead of icontains across every search field.
-        return queryset.filter(ticket_search_filter(search_term)), False
+        return queryset.search(search_term), False
 
     @staticmethod
     def may_confirm_warranty(request):
@@ -515,6 +468,18 @@ class TicketAdmin(admin.ModelAdmin):
         return gettext("Hidden")
 
     # --- moving a ticket --------------------------------------------------------------------
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except ConcurrentTransition:
+            # Someone moved the ticket between this page loading and its saving:
+            # nothing was saved (the admin's transaction rolled back).
+            messages.error(
+                request,
+                gettext("This ticket changed stage while you were editing it. Nothing was saved: check it and edit again."),
+            )
+            return redirect(reverse("admin:tickets_ticket_change", args=[object_id]))
 
     def get_urls(self):
         return [

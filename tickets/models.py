@@ -202,6 +202,20 @@ class TicketChanged(StageChangeError):
     """Someone else changed the ticket first: reload and decide again."""
 
 
+def parse_phone(text):
+    """The E.164 form of a phone number typed in national or international format, or None."""
+    from phonenumber_field.phonenumber import PhoneNumber
+    from phonenumbers import NumberParseException
+
+    if sum(ch.isdigit() for ch in text) < 5:
+        return None
+    try:
+        phone = PhoneNumber.from_string(text, region=settings.PHONENUMBER_DEFAULT_REGION)
+    except NumberParseException:
+        return None
+    return phone.as_e164 if phone.is_valid() else None
+
+
 def _staff_may(permission):
     """A django-fsm permission check: staff with ``permission`` working at the ticket's center."""
 
@@ -239,6 +253,38 @@ class TicketQuerySet(models.QuerySet):
         if not user.is_authenticated:
             return self.none()
         return self.filter(customer=user)
+
+    def search(self, text):
+        """What staff type in a search box or scan: exact matches on indexed columns first.
+
+        An email address matches the contact email. Otherwise the text is tried
+        as a ticket number (typed forgivingly), an IMEI or serial and a phone
+        number in any usual format, each an exact match; only when it is neither
+        a ticket number nor a phone number is it also looked for in the
+        contact's name (almost any word is a possible serial, so that one does
+        not count).
+        """
+        text = " ".join((text or "").split())
+        if not text:
+            return self
+        if "@" in text:
+            return self.filter(contact_email=text.lower())
+        query = Q(pk__in=[])  # matches nothing; each recognised form adds an alternative
+        recognised = False
+        number = numbers.parse(text)
+        if number:
+            query |= Q(number=number)
+            recognised = True
+        serial = imei.parse(text)
+        if serial:
+            query |= Q(imei_or_serial=serial)
+        phone = parse_phone(text)
+        if phone:
+            query |= Q(contact_phone=phone)
+            recognised = True
+        if not recognised:
+            query |= Q(contact_name__icontains=text)
+        return self.filter(query)
 
     def with_number(self, text):
         """Exact look-up by a typed ticket number; empty when it cannot be one."""
@@ -405,6 +451,11 @@ class Ticket(ConcurrentTransitionMixin, models.Model):
 
     def __str__(self):
         return self.number
+
+    def save(self, *args, **kwargs):
+        # Emails are stored lower-case, so look-ups are exact matches on the index.
+        self.contact_email = (self.contact_email or "").strip().lower()
+        super().save(*args, **kwargs)
 
     # --- creation -------------------------------------------------------------
 
