@@ -920,3 +920,13 @@ def test_saving_the_change_form_after_someone_moved_the_ticket_saves_nothing_and
         response = client.post(url, {})
     assert (response.status_code, response.url) == (302, url)
     assert any("changed stage while you were editing" in str(m) for m in get_messages(response.wsgi_request))
+
+
+def test_staff_see_the_customers_service_credit_and_why(client, technician, center, customer):
+    lost = make_ticket(customer=customer, center=center)
+    lost.perform("cancel", by=None, reason="no_response")
+    ticket = make_ticket_at("inspecting", customer=customer, center=center)
+    client.force_login(technician)
+    page = client.get(reverse("admin:tickets_ticket_change", args=[ticket.pk])).content.decode()
+    assert "service credit" in page.lower()
+    assert "75 / 100" in page and lost.number in page and "No response to a contact request" in page

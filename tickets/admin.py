@@ -17,12 +17,14 @@ from django.urls import NoReverseMatch, path, reverse
 from django.utils import timezone
 from django.utils.decorators import method_decorator
 from django.utils.formats import date_format
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django.utils.timesince import timesince
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 from django_fsm import ConcurrentTransition
+
+from accounts.credit import credit_for
 
 from . import numbers, tracking
 from .forms import (
@@ -219,6 +221,7 @@ class TicketAdmin(admin.ModelAdmin):
         "status",
         "service_center",
         "customer_account",
+        "customer_credit",
         "tracking_link",
         "created_at",
         "updated_at",
@@ -323,6 +326,7 @@ class TicketAdmin(admin.ModelAdmin):
                         "status",
                         "service_center",
                         "customer_account",
+                        "customer_credit",
                         "tracking_link",
                         "created_at",
                         "age",
@@ -447,6 +451,20 @@ class TicketAdmin(admin.ModelAdmin):
     @admin.display(description=_("customer"))
     def customer_account(self, ticket):
         return str(ticket.customer)
+
+    @admin.display(description=_("service credit"))
+    def customer_credit(self, ticket):
+        credit = credit_for(ticket.customer)
+        summary = format_html(
+            "<strong>{}</strong> · {} / 100", credit.level_label, credit.score
+        )
+        if not credit.counted:
+            return summary
+        reasons = format_html_join(
+            "", "<li>{} · {} · {} (−{})</li>",
+            ((e.number, date_format(timezone.localtime(e.cancelled_at), "SHORT_DATE_FORMAT"), e.reason, e.penalty) for e in credit.counted),
+        )
+        return format_html("{}<ul class=\"credit-reasons\">{}</ul>", summary, reasons)
 
     @admin.display(description=_("customer's tracking link"))
     def tracking_link(self, ticket):

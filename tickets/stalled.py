@@ -34,7 +34,7 @@ def send_device_reminders(now):
     with transaction.atomic():
         ids = list(
             Ticket.objects.due_device_reminder(now)
-            .select_for_update(skip_locked=True)
+            .select_for_update(skip_locked=True, of=("self",))
             .order_by("created_at")
             .values_list("pk", flat=True)[: _batch()]
         )
@@ -50,7 +50,7 @@ def send_contact_reminders(now):
     with transaction.atomic():
         ids = list(
             ContactRequest.objects.due_reminder(now)
-            .select_for_update(skip_locked=True)
+            .select_for_update(skip_locked=True, of=("self",))
             .order_by("respond_by")
             .values_list("pk", flat=True)[: _batch()]
         )
@@ -71,7 +71,7 @@ def _cancel_each(ticket_ids, still_due, reason):
     for pk in ticket_ids:
         with transaction.atomic():
             ticket = (
-                Ticket.objects.select_for_update(skip_locked=True)
+                Ticket.objects.select_for_update(skip_locked=True, of=("self",))
                 .select_related("customer", "device_model", "service_center")
                 .filter(pk=pk)
                 .first()
