@@ -234,7 +234,7 @@ SERVER_EMAIL = DEFAULT_FROM_EMAIL
 # Embedded default: the ORM broker on the same database. With REDIS_URL set,
 # Redis is the broker. Q_SYNC=1 (tests) runs tasks inline.
 Q_CLUSTER = {
-    "name": "servicedesk",
+    "name": env("Q_NAME", "servicedesk"),
     "workers": env_int("Q_WORKERS", 2),
     "timeout": env_int("Q_TIMEOUT", 60),
     "retry": env_int("Q_RETRY", 120),  # must exceed timeout, or a slow task runs twice

@@ -285,3 +285,24 @@ def test_a_validly_signed_number_of_a_deleted_ticket_is_not_found(client, db):
     token = signing.Signer(salt="tickets.tracking-link", sep=".").sign("7K3Q-9XWD-M2P0")
 
     assert client.get(reverse("tickets:track_token", args=[token])).status_code == 404
+
+
+def test_with_redis_the_throttle_is_shared_by_every_app_server(client, tracked_ticket, settings):
+    """At scale the cache is Redis (REDIS_URL): failures counted by one server block the client on all."""
+    import redis
+    from django.core.cache import caches
+
+    url = "redis://127.0.0.1:6379/14"
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url, "KEY_PREFIX": f"t{uuid.uuid4().hex}"}}
+    settings.TRACK_MAX_FAILURES = 2
+    try:
+        for _ in range(2):
+            attempt(client, tracked_ticket.number, "0000", ip="203.0.113.9")
+        # A second app server: a client of its own, a cache connection of its own, the same Redis.
+        other_server = type(client)()
+        caches["default"].close()
+        del caches["default"]
+        assert attempt(other_server, tracked_ticket.number, "8000", ip="203.0.113.9").status_code == 429
+        assert redis.from_url(url).keys(f"{settings.CACHES['default']['KEY_PREFIX']}*")
+    finally:
+        caches["default"].clear()

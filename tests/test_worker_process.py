@@ -3,8 +3,9 @@
 These tests start ``manage.py qcluster`` as a separate process on a SQLite
 database of their own (the embedded default), make real stage changes, and
 count what the SMS "gateway" (tests/support/file_sms.py, one line per message)
-received. The second one kills the worker in the middle of a send and starts
-it again.
+received. The first runs with the ORM broker (the embedded default) and with
+the Redis broker (production at scale, the machine's Redis); the second kills
+the worker in the middle of a send and starts it again.
 """
 
 import json
@@ -45,8 +46,8 @@ ticket.perform("{action}", by=User.objects.get(email="boss@example.com"))
 """
 
 
-@pytest.fixture
-def world(tmp_path):
+@pytest.fixture(params=["orm"])
+def world(request, tmp_path):
     env = {
         key: value
         for key, value in os.environ.items()
@@ -65,7 +66,10 @@ def world(tmp_path):
         NOTIFICATION_CLAIM_SECONDS="3",
         DJANGO_ZEAL="0",
         PYTHONPATH=str(ROOT),
+        Q_NAME=f"test-{tmp_path.name}",
     )
+    if request.param == "redis":
+        env["REDIS_URL"] = "redis://127.0.0.1:6379/15"  # the broker (and cache) at scale
     manage = [sys.executable, str(ROOT / "manage.py")]
 
     def run(*args, **extra_env):
@@ -88,6 +92,7 @@ def world(tmp_path):
 
     class World:
         sms_file = tmp_path / "sms.jsonl"
+        broker = request.param
 
         def shell(self, code):
             return run("shell", "-c", code)
@@ -139,6 +144,7 @@ def stop(cluster):
     cluster.wait(10)
 
 
+@pytest.mark.parametrize("world", ["orm", "redis"], indirect=True)
 def test_a_real_worker_delivers_a_stage_change_exactly_once(world):
     pk = int(world.shell(SETUP).split()[-1])
     world.shell(ACT.format(pk=pk, action="receive_device"))
@@ -153,6 +159,9 @@ def test_a_real_worker_delivers_a_stage_change_exactly_once(world):
     assert len(world.messages()) == 2  # "received" and "inspecting"
     rows = world.query("SELECT status, attempts FROM tickets_notification WHERE channel = 'sms'")
     assert rows == [("sent", 1), ("sent", 1)]
+    # The jobs went through the intended broker: the ORM queue table was used only without Redis.
+    used_orm_queue = world.query("SELECT seq FROM sqlite_sequence WHERE name = 'django_q_ormq'")
+    assert bool(used_orm_queue) == (world.broker == "orm")
 
 
 def test_a_worker_killed_mid_send_and_restarted_still_delivers_exactly_once(world):
