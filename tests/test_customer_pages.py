@@ -702,7 +702,7 @@ def test_my_tickets_runs_a_fixed_number_of_queries_whatever_the_ticket_count(cli
     many = count_queries(client, reverse("tickets:my_tickets"))
 
     assert few == many
-    assert many <= 4  # session, user, count, one page of tickets with their device models
+    assert many <= 5  # session, user, unread messages, count, one page of tickets with their device models
 
 
 def test_the_ticket_page_runs_a_fixed_number_of_queries_whatever_the_history(client, customer, center):
@@ -724,5 +724,5 @@ def test_the_ticket_page_runs_a_fixed_number_of_queries_whatever_the_history(cli
 
     assert few == many
     assert record_few == record_many
-    assert many <= 6  # session, user, ticket (+device, fault, center, rating), events, photos, requests
-    assert record_many <= 4  # session, user, ticket (+device, fault, center), events
+    assert many <= 7  # session, user, unread messages, ticket (+device, fault, center, rating), events, photos, requests
+    assert record_many <= 5  # session, user, unread messages, ticket (+device, fault, center), events
