@@ -15,7 +15,7 @@ PYTEST_ARGS ?=
 # apt-get needs root; use sudo when we are not root and sudo exists.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || command -v sudo)
 
-.PHONY: run test install install-dev browser-deps lifecycle-doc check-lifecycle-doc clean
+.PHONY: run test install install-dev browser-deps lifecycle-doc check-lifecycle-doc clean bench-sweep
 
 run: $(VENV)/.installed
 	bin/run-dev $(ADDRESS)
@@ -62,3 +62,7 @@ check-lifecycle-doc: $(VENV)/.installed
 # Removes the virtualenv only; the database in var/ stays.
 clean:
 	rm -rf $(VENV)
+
+# Benchmarks print figures (see bench/README.md); DATABASE_URL picks PostgreSQL.
+bench-sweep: $(VENV)/.installed
+	$(BIN)/python bench/sweep.py
