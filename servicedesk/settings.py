@@ -222,6 +222,7 @@ if EMAIL_URL:
     EMAIL_USE_SSL = EMAIL_URL.startswith("smtps://")
 else:
     EMAIL_BACKEND = env("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+    EMAIL_FILE_PATH = env("EMAIL_FILE_PATH", str(BASE_DIR / "var" / "mail"))  # for the file-based backend
     EMAIL_HOST = env("EMAIL_HOST", "localhost")
     EMAIL_PORT = env_int("EMAIL_PORT", 25)
     EMAIL_HOST_USER = env("EMAIL_HOST_USER")
