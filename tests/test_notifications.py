@@ -198,3 +198,23 @@ def test_moving_the_ticket_through_every_stage_notifies_every_stage(sent, custom
             ticket.perform(action, by=mover())
     stages = set(ticket.notifications.filter(channel="in_app").values_list("event__to_status", flat=True))
     assert stages == {"submitted", "inspecting", "awaiting_parts", "repairing", "testing", "ready_for_pickup"}
+
+
+@pytest.mark.parametrize("language, words", [("en", ["Hello", "Ticket number"]), ("zh-hans", ["您好", "工单号"])])
+@pytest.mark.parametrize("kind", ["stage_change", "contact_request", "contact_reminder", "device_reminder"])
+def test_every_message_renders_in_both_languages_with_number_and_link(kind, language, words, customer, center):
+    ticket = make_ticket(customer=customer, center=center)
+    event = ticket.events.get()
+    request = ContactRequest.ask(
+        ticket, by=mover(), kind="quote", message="Repair costs 480 CNY.", respond_by=timezone.now() + timedelta(days=2)
+    )
+    message = notify.render_message(kind, ticket, event=event, contact_request=request, language=language)
+    for part in ("subject", "body", "sms"):
+        assert ticket.number in message[part], (part, message[part])
+    for word in words:
+        assert word in message["body"] and word in message["html"]
+    assert "/t/" in message["body"] or f"/my/tickets/{ticket.number}/" in message["body"]
+    assert f'lang="{language}"' in message["html"]
+    assert not re.search(r"<(img|link|script)\b", message["html"], re.I)
+    if language == "zh-hans":
+        assert not re.search(r"\b(Your|repair|Please|ticket)\b", message["body"]), message["body"]
