@@ -30,39 +30,41 @@ def _batch():
     return settings.STALLED_SWEEP_BATCH
 
 
-def send_device_reminders(now):
+def _remind(due, *, stamp, order_by, related, record, now):
+    """Claim the due rows with one conditional UPDATE of ``stamp`` and record their reminders."""
     with transaction.atomic():
         ids = list(
-            Ticket.objects.due_device_reminder(now)
-            .select_for_update(skip_locked=True, of=("self",))
-            .order_by("created_at")
-            .values_list("pk", flat=True)[: _batch()]
+            due.select_for_update(skip_locked=True, of=("self",)).order_by(order_by).values_list("pk", flat=True)[: _batch()]
         )
-        Ticket.objects.filter(pk__in=ids, device_reminder_sent_at__isnull=True).update(device_reminder_sent_at=now)
+        model = due.model
+        model.objects.filter(pk__in=ids, **{f"{stamp}__isnull": True}).update(**{stamp: now})
         pending = []
-        for ticket in Ticket.objects.filter(pk__in=ids).select_related("customer", "device_model", "service_center"):
-            pending += notify.record_device_reminder(ticket)
+        for row in model.objects.filter(pk__in=ids).select_related(*related):
+            pending += record(row)
         notify.queue_on_commit(pending)
     return len(ids)
+
+
+def send_device_reminders(now):
+    return _remind(
+        Ticket.objects.due_device_reminder(now),
+        stamp="device_reminder_sent_at",
+        order_by="created_at",
+        related=("customer", "device_model", "service_center"),
+        record=notify.record_device_reminder,
+        now=now,
+    )
 
 
 def send_contact_reminders(now):
-    with transaction.atomic():
-        ids = list(
-            ContactRequest.objects.due_reminder(now)
-            .select_for_update(skip_locked=True, of=("self",))
-            .order_by("respond_by")
-            .values_list("pk", flat=True)[: _batch()]
-        )
-        ContactRequest.objects.filter(pk__in=ids, reminder_sent_at__isnull=True).update(reminder_sent_at=now)
-        pending = []
-        requests = ContactRequest.objects.filter(pk__in=ids).select_related(
-            "ticket__customer", "ticket__device_model", "ticket__service_center"
-        )
-        for request in requests:
-            pending += notify.record_contact_reminder(request)
-        notify.queue_on_commit(pending)
-    return len(ids)
+    return _remind(
+        ContactRequest.objects.due_reminder(now),
+        stamp="reminder_sent_at",
+        order_by="respond_by",
+        related=("ticket__customer", "ticket__device_model", "ticket__service_center"),
+        record=notify.record_contact_reminder,
+        now=now,
+    )
 
 
 def _cancel_each(ticket_ids, still_due, reason):
