@@ -34,16 +34,7 @@ from django.urls import reverse
 from django.utils import timezone, translation
 
 from . import sms
-from .models import (
-    ContactRequest,
-    DeliveryStatus,
-    Notification,
-    NotificationChannel,
-    NotificationKind,
-    StageEvent,
-    Status,
-    Ticket,
-)
+from .models import DeliveryStatus, Notification, NotificationChannel, NotificationKind, Status
 from .tracking import tracking_url
 
 logger = logging.getLogger(__name__)
@@ -260,30 +251,3 @@ def due_for_retry(now=None):
         | Q(status=DeliveryStatus.PENDING, created_at__lt=lost)
         | Q(status=DeliveryStatus.SENDING, last_attempt_at__lt=lost)
     ).values_list("pk", flat=True)
-
-
-# Kept for callers that still pass an event id (demo data, older jobs on the queue).
-def deliver_stage_change(event_pk):
-    event = StageEvent.objects.select_related("ticket__customer").filter(pk=event_pk).first()
-    if event is None:
-        return []
-    with transaction.atomic():
-        pending = record_stage_change(event)
-    queue(pending)
-    return pending
-
-
-__all__ = [
-    "channels_for",
-    "render_message",
-    "record_stage_change",
-    "record_contact_request",
-    "record_contact_reminder",
-    "record_device_reminder",
-    "queue",
-    "queue_on_commit",
-    "send",
-    "due_for_retry",
-    "ContactRequest",
-    "Ticket",
-]
