@@ -218,3 +218,13 @@ def test_every_message_renders_in_both_languages_with_number_and_link(kind, lang
     assert not re.search(r"<(img|link|script)\b", message["html"], re.I)
     if language == "zh-hans":
         assert not re.search(r"\b(Your|repair|Please|ticket)\b", message["body"]), message["body"]
+
+
+def test_text_the_customer_typed_is_escaped_in_the_html_email(sent, customer, center):
+    link = '<a href="https://evil.example/login">verify here</a>'
+    with sent():
+        make_ticket(customer=customer, center=center, device_model=None, device_other=link)
+    email = mail.outbox[-1]
+    html = email.alternatives[0][0]
+    assert link not in html and "&lt;a href=" in html
+    assert link in email.body  # plain text stays plain text
