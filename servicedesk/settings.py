@@ -292,6 +292,8 @@ LOGGING = {
 # Anonymous tracking (/track/): failed look-ups allowed per client within the window.
 TRACK_MAX_FAILURES = env_int("TRACK_MAX_FAILURES", 10)
 TRACK_WINDOW_SECONDS = env_int("TRACK_WINDOW_SECONDS", 15 * 60)
+# How many reverse proxies in front of the app append to X-Forwarded-For (0: none).
+TRACK_TRUSTED_PROXIES = env_int("TRACK_TRUSTED_PROXIES", 0)
 
 # A customer whose service credit is low may have this many open tickets submitted online.
 SERVICE_CREDIT_LOW_MAX_OPEN_TICKETS = env_int("SERVICE_CREDIT_LOW_MAX_OPEN_TICKETS", 1)

@@ -306,3 +306,62 @@ def test_with_redis_the_throttle_is_shared_by_every_app_server(client, tracked_t
         assert redis.from_url(url).keys(f"{settings.CACHES['default']['KEY_PREFIX']}*")
     finally:
         caches["default"].clear()
+
+
+def test_behind_trusted_proxies_the_client_is_the_address_the_first_proxy_saw(client, tracked_ticket, settings):
+    settings.TRACK_MAX_FAILURES = 2
+    settings.TRACK_TRUSTED_PROXIES = 1
+    for _ in range(2):
+        client.post(TRACK, {"number": tracked_ticket.number, "factor": "0000"}, REMOTE_ADDR="10.0.0.2", HTTP_X_FORWARDED_FOR="1.1.1.1, 198.51.100.20")
+    blocked = client.post(TRACK, {"number": tracked_ticket.number, "factor": "8000"}, REMOTE_ADDR="10.0.0.3", HTTP_X_FORWARDED_FOR="9.9.9.9, 198.51.100.20")
+    assert blocked.status_code == 429  # a forged left-hand entry does not change who is counted
+    other_customer = client.post(TRACK, {"number": tracked_ticket.number, "factor": "8000"}, REMOTE_ADDR="10.0.0.2", HTTP_X_FORWARDED_FOR="198.51.100.21")
+    assert other_customer.status_code == 302  # someone else behind the same balancer is not blocked
+
+
+def test_an_ipv6_subscriber_counts_as_its_64_network(client, tracked_ticket, settings):
+    settings.TRACK_MAX_FAILURES = 2
+    for host in ("2001:db8:1:2::1", "2001:db8:1:2::2"):
+        attempt(client, tracked_ticket.number, "0000", ip=host)
+    assert attempt(client, tracked_ticket.number, "8000", ip="2001:db8:1:2:ffff::9").status_code == 429
+    assert attempt(client, tracked_ticket.number, "8000", ip="2001:db8:1:3::1").status_code == 302
+
+
+def test_guesses_at_one_ticket_from_many_addresses_are_limited(client, tracked_ticket, settings):
+    settings.TRACK_MAX_FAILURES = 2
+    for i in range(4):  # twice the per-client limit, from four addresses
+        assert attempt(client, tracked_ticket.number, "0000", ip=f"198.51.100.{i + 1}").status_code == 200
+    assert attempt(client, tracked_ticket.number, "8000", ip="198.51.100.99").status_code == 429
+
+
+def test_a_burst_of_parallel_guesses_cannot_outrun_the_limit(tracked_ticket, settings):
+    """Each attempt is counted before the look-up, so at most the limit are ever checked."""
+    from unittest import mock
+
+    from tickets.views import track as track_view
+
+    settings.TRACK_MAX_FAILURES = 3
+    checked = []
+    real_find = track_view._find
+
+    def slow_find(*args):
+        checked.append(1)
+        return real_find(*args)
+
+    from django.test import RequestFactory
+
+    factory = RequestFactory()
+    with mock.patch.object(track_view, "_find", side_effect=slow_find):
+        statuses = []
+        for _ in range(10):  # interleaving does not matter: the count is taken before _find runs
+            request = factory.post(TRACK, {"number": tracked_ticket.number, "factor": "0000"}, REMOTE_ADDR="203.0.113.50")
+            request._dont_enforce_csrf_checks = True
+            from django.contrib.messages.storage.fallback import FallbackStorage
+            from django.contrib.sessions.backends.cache import SessionStore
+
+            request.session = SessionStore()
+            request._messages = FallbackStorage(request)
+            request.user = type("Anon", (), {"is_authenticated": False, "is_staff": False})()
+            statuses.append(track_view.track(request).status_code)
+    assert len(checked) == 3
+    assert statuses.count(429) == 7

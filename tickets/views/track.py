@@ -10,16 +10,20 @@ being checked, until the window (which starts at its first failure) ends. A
 success does not wipe the count: one right guess must not buy more tries.
 An empty field is simply asked for again: no look-up, nothing counted.
 
-The client is ``REMOTE_ADDR``. Behind a reverse proxy or load balancer,
-rewriting it from ``X-Forwarded-For`` belongs to the proxy configuration
-(e.g. nginx ``real_ip``, gunicorn ``--forwarded-allow-ips``), not to this
-view: a header the client can write is no basis for a throttle. The counts
+The client is the address the first trusted proxy saw (``client_address``:
+REMOTE_ADDR without a proxy; with ``TRACK_TRUSTED_PROXIES = n``, the n-th
+X-Forwarded-For entry from the right, which the client cannot forge), an
+IPv6 address counted as its /64. Each attempt is counted before the look-up
+(an atomic incr) and given back on success, so a burst of parallel requests
+cannot outrun the limit. Guesses at one ticket number are limited as well
+(twice the per-client limit), whichever address they come from. The counts
 live in Django's cache, so every app server must share one (Redis).
 
 ``/t/<token>/`` is the signed link of the QR code and the messages: it
 shows progress only — no name, contact, address, IMEI, pickup code or photo.
 """
 
+import ipaddress
 import math
 import re
 import time
@@ -57,36 +61,68 @@ def _limits():
     )
 
 
-def _client(request):
-    return request.META.get("REMOTE_ADDR") or "unknown"
+def client_address(request):
+    """Who is asking, for throttling: the address the first trusted proxy saw.
+
+    With ``TRACK_TRUSTED_PROXIES = n`` (the number of proxies in front of the
+    app that append to X-Forwarded-For), the n-th address from the right of
+    that header; with 0 (no proxy), REMOTE_ADDR. An IPv6 address counts as its
+    /64 network, which is what one subscriber usually holds.
+    """
+    address = request.META.get("REMOTE_ADDR") or ""
+    proxies = getattr(settings, "TRACK_TRUSTED_PROXIES", 0)
+    if proxies:
+        forwarded = [part.strip() for part in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if part.strip()]
+        if len(forwarded) >= proxies:
+            address = forwarded[-proxies]
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address or "unknown"
+    if ip.version == 6:
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)
 
 
-def _keys(client):
-    return f"track:failures:{client}", f"track:since:{client}"
+def _keys(subject):
+    return f"track:failures:{subject}", f"track:since:{subject}"
 
 
-def _seconds_blocked(client):
-    """How long this client must still wait, or 0 when it may try."""
-    max_failures, window = _limits()
-    count_key, since_key = _keys(client)
-    values = cache.get_many([count_key, since_key])
-    if values.get(count_key, 0) < max_failures:
-        return 0
-    since = values.get(since_key, time.time())
+def _seconds_left(subject, window):
+    since = cache.get(_keys(subject)[1], time.time())
     return max(1, math.ceil(since + window - time.time()))
 
 
-def _count_failure(client):
-    _max_failures, window = _limits()
-    count_key, since_key = _keys(client)
-    # add() only starts a window; incr() is atomic on Redis and memcached. The
-    # start is added second so that it never expires before the count.
+def _take_attempt(subject, max_failures, window):
+    """Count one attempt against ``subject`` before looking; 0 if allowed, else seconds to wait.
+
+    Counting first (an atomic incr) means a burst of parallel requests cannot
+    all slip past the check before any of them is counted.
+    """
+    count_key, since_key = _keys(subject)
+    # add() only starts a window; the start is added second so it never expires before the count.
     cache.add(count_key, 0, timeout=window)
     cache.add(since_key, time.time(), timeout=window)
     try:
-        cache.incr(count_key)
+        count = cache.incr(count_key)
     except ValueError:  # expired between add() and incr()
         cache.set(count_key, 1, timeout=window)
+        count = 1
+    if count > max_failures:
+        return _seconds_left(subject, window)
+    return 0
+
+
+def _give_back(subject):
+    """A successful look-up was counted in advance: take it back (it is not a failure)."""
+    try:
+        cache.decr(_keys(subject)[0])
+    except ValueError:
+        pass
+
+
+def _already_blocked(subject, max_failures, window):
+    return _seconds_left(subject, window) if cache.get(_keys(subject)[0], 0) >= max_failures else 0
 
 
 # --- The look-up --------------------------------------------------------------------------------
@@ -119,8 +155,28 @@ def _find(number_text, factor):
 @require_http_methods(["GET", "HEAD", "POST"])
 def track(request):
     if request.method == "POST":
-        client = _client(request)
-        blocked = _seconds_blocked(client)
+        max_failures, window = _limits()
+        client = f"client:{client_address(request)}"
+        blocked = _already_blocked(client, max_failures, window)
+        form = TrackForm(request.POST)
+        if not blocked and form.is_valid():
+            blocked = _take_attempt(client, max_failures, window)
+            number = numbers.parse(form.cleaned_data["number"])
+            per_ticket = f"number:{number}" if number else None
+            if not blocked and per_ticket:
+                # Guesses at one ticket from many addresses are limited too.
+                blocked = _already_blocked(per_ticket, max_failures * 2, window)
+            if not blocked:
+                ticket = _find(form.cleaned_data["number"], form.cleaned_data["factor"])
+                if ticket is not None:
+                    _give_back(client)
+                    return redirect(tracking.tracking_path(ticket))
+                if per_ticket:
+                    _take_attempt(per_ticket, max_failures * 2, window)
+                form.add_error(
+                    None,
+                    _("We could not find a ticket with these details. Check the ticket number and the phone digits or email."),
+                )
         if blocked:
             minutes = math.ceil(blocked / 60)
             message = ngettext(
@@ -133,16 +189,6 @@ def track(request):
             response = render(request, "tickets/customer/track.html", context, status=429)
             response["Retry-After"] = str(blocked)
             return response
-        form = TrackForm(request.POST)
-        if form.is_valid():
-            ticket = _find(form.cleaned_data["number"], form.cleaned_data["factor"])
-            if ticket is not None:
-                return redirect(tracking.tracking_path(ticket))
-            _count_failure(client)
-            form.add_error(
-                None,
-                _("We could not find a ticket with these details. Check the ticket number and the phone digits or email."),
-            )
     else:
         form = TrackForm()
     return render(request, "tickets/customer/track.html", {"form": form, "nav": "track"})
