@@ -571,3 +571,21 @@ def test_form_validator_shows_why_the_photo_was_refused():
     assert not form.is_valid()
     assert form.has_error("photo", code="format")
     assert "JPEG, PNG or WebP" in form.errors["photo"][0]
+
+
+def test_a_lossless_image_decoded_at_full_size_has_a_lower_pixel_limit(settings):
+    """PNG and WebP cannot be decoded scaled down like JPEG: a small file must not demand a huge decode."""
+    settings.ATTACHMENT_MAX_PIXELS_FULL_DECODE = 100 * 50
+    assert rejection(upload(encode(photo((101, 50)), "PNG"), "b.png")).code == "too_many_pixels"
+    assert rejection(upload(encode(photo((101, 50)), "WEBP"), "b.webp")).code == "too_many_pixels"
+    assert images.process(upload(encode(photo((101, 50)), "JPEG"), "b.jpg")).width == 101
+
+
+def test_only_the_allowed_formats_parsers_read_an_upload(monkeypatch):
+    from PIL import BmpImagePlugin
+
+    def tripwire(*args, **kwargs):
+        raise AssertionError("the BMP parser was run on an upload")
+
+    monkeypatch.setattr(BmpImagePlugin.BmpImageFile, "_open", tripwire)
+    assert rejection(upload(encode(photo((32, 32)), "BMP"))).code == "format"

@@ -58,6 +58,22 @@ from PIL import Image, ImageOps
 # Pillow's format names, as found by decoding. MPO is how Pillow names a JPEG
 # that carries extra pictures (depth maps, previews) in the way phones write them.
 ALLOWED_FORMATS = frozenset({"JPEG", "MPO", "PNG", "WEBP"})
+# The parsers allowed to read an upload at all (the JPEG one also yields MPO).
+OPEN_FORMATS = ("JPEG", "PNG", "WEBP")
+# Lossless formats cannot be decoded at a reduced scale the way JPEG can, so a
+# small file can demand a large decode: they get a lower pixel limit.
+FULL_DECODE_FORMATS = frozenset({"PNG", "WEBP"})
+
+# Recognised only to say "this format is not accepted": these are never parsed.
+_OTHER_FORMATS = (
+    (b"GIF8", "GIF"),
+    (b"BM", "BMP"),
+    (b"II*\x00", "TIFF"),
+    (b"MM\x00*", "TIFF"),
+    (b"\x00\x00\x01\x00", "ICO"),
+    (b"8BPS", "PSD"),
+    (b"P1", "PBM"), (b"P2", "PGM"), (b"P3", "PPM"), (b"P4", "PBM"), (b"P5", "PGM"), (b"P6", "PPM"),
+)
 JPEG_QUALITY = 85
 THUMBNAIL_QUALITY = 80
 
@@ -89,6 +105,18 @@ def _too_many_pixels():
     return _reject("too_many_pixels", megapixels=f"{settings.ATTACHMENT_MAX_PIXELS / 1_000_000:g}")
 
 
+def _other_format(data):
+    """The name of a known image format we do not accept, from its first bytes; else None."""
+    if data[:4] == b"RIFF" and data[8:12] != b"WEBP":
+        return None
+    for magic, name in _OTHER_FORMATS:
+        if data.startswith(magic):
+            return name
+    if data[4:12] in (b"ftypheic", b"ftypheix", b"ftypmif1", b"ftypavif"):
+        return "HEIC/AVIF"
+    return None
+
+
 def _fit(size, longest):
     """``size`` scaled down (never up) so that its longest side is at most ``longest``."""
     scale = min(1, longest / max(size))
@@ -115,10 +143,14 @@ def _decode(data):
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         try:
-            img = Image.open(io.BytesIO(data))
+            # Only the allowed formats' parsers ever see the bytes.
+            img = Image.open(io.BytesIO(data), formats=OPEN_FORMATS)
         except (Image.DecompressionBombError, Image.DecompressionBombWarning):
             raise _too_many_pixels() from None
         except Image.UnidentifiedImageError:
+            other = _other_format(data)
+            if other:
+                raise _reject("format", format=other) from None
             raise _reject("not_image") from None
         except Exception:
             raise _reject("corrupt") from None
@@ -127,6 +159,10 @@ def _decode(data):
         width, height = img.size
         if width * height > settings.ATTACHMENT_MAX_PIXELS:
             raise _too_many_pixels()
+        if img.format in FULL_DECODE_FORMATS and width * height > settings.ATTACHMENT_MAX_PIXELS_FULL_DECODE:
+            raise _reject(
+                "too_many_pixels", megapixels=f"{settings.ATTACHMENT_MAX_PIXELS_FULL_DECODE / 1_000_000:g}"
+            )
         try:
             if img.format in ("JPEG", "MPO"):
                 img.draft("RGB", _fit(img.size, settings.ATTACHMENT_MAX_SIDE))
