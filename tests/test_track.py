@@ -365,3 +365,13 @@ def test_a_burst_of_parallel_guesses_cannot_outrun_the_limit(tracked_ticket, set
             statuses.append(track_view.track(request).status_code)
     assert len(checked) == 3
     assert statuses.count(429) == 7
+
+
+def test_the_tracking_view_does_not_echo_a_device_name_the_customer_typed(client, customer, center):
+    from tickets import tracking
+
+    from .factories import make_ticket
+
+    ticket = make_ticket(customer=customer, center=center, device_model=None, device_other="Wang Wei's phone 13800138000")
+    page = client.get(tracking.tracking_path(ticket)).content.decode()
+    assert "13800138000" not in page and "Other device" in page
