@@ -11,7 +11,7 @@ BIN := $(VENV)/bin
 # Where `make run` listens; the printed address follows it.
 ADDRESS ?= 127.0.0.1:8000
 # Extra pytest arguments, e.g. make test PYTEST_ARGS="-x tests/test_seed_demo.py" or PYTEST_ARGS="-n auto".
-PYTEST_ARGS ?=
+PYTEST_ARGS ?= -n 2
 # apt-get needs root; use sudo when we are not root and sudo exists.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || command -v sudo)
 
@@ -20,7 +20,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || command -v sudo)
 run: $(VENV)/.installed
 	bin/run-dev $(ADDRESS)
 
-test: $(VENV)/.installed-dev browser-deps
+test: $(VENV)/.installed-dev browser-deps node_modules/.package-lock.json
 	@$(BIN)/pytest $(PYTEST_ARGS); status=$$?; \
 	if [ $$status -eq 5 ]; then echo "make test: pytest collected no tests; that counts as a failure." >&2; fi; \
 	exit $$status
@@ -48,6 +48,12 @@ $(VENV)/.installed-dev: requirements.txt requirements-dev.txt | $(BIN)/python
 browser-deps:
 	@command -v chromium >/dev/null && { [ ! -x /usr/bin/dpkg-query ] || dpkg-query -W -f='$${Status}' fonts-noto-cjk 2>/dev/null | grep -q "ok installed"; } || \
 		{ $(SUDO) apt-get update && $(SUDO) apt-get install -y chromium fonts-noto-cjk; }
+
+# axe-core (pinned in package-lock.json) for the accessibility check of the browser tests; npm ci
+# again only when the lock file is newer than what npm last installed.
+node_modules/.package-lock.json: package-lock.json
+	@command -v npm >/dev/null || { $(SUDO) apt-get update && $(SUDO) apt-get install -y npm; }
+	npm ci --no-audit --no-fund
 
 # docs/lifecycle.md is generated from the state machine (tests fail when it is stale),
 # against a freshly migrated throw-away database so that it shows the roles as the migrations define them.

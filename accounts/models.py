@@ -34,6 +34,21 @@ class UserManager(BaseUserManager):
         extra.setdefault("is_superuser", False)
         return self._create_user(email, password, **extra)
 
+    def create_walk_in_customer(self, email, full_name, phone="", language=None):
+        """A customer account opened by a clerk at the store counter, with no password anyone knows.
+
+        The customer claims it later through "Forgot your password?". Its
+        password is random and thrown away rather than marked unusable,
+        because Django's password reset only serves accounts with a usable
+        password.
+        """
+        import secrets
+
+        extra = {"full_name": full_name, "phone": phone or ""}
+        if language:
+            extra["language"] = language
+        return self.create_user(email, password=secrets.token_urlsafe(32), **extra)
+
     def create_superuser(self, email, password=None, **extra):
         extra["is_staff"] = True
         extra["is_superuser"] = True
@@ -65,6 +80,16 @@ class User(AbstractBaseUser, PermissionsMixin):
         related_name="staff",
         blank=True,
         help_text=_("Staff see and act on the tickets of these service centers."),
+    )
+    counter_center = models.ForeignKey(
+        "tickets.ServiceCenter",
+        verbose_name=_("last counter service center"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        editable=False,
+        help_text=_("The service center this clerk last worked the store counter of; offered first next time."),
     )
     is_staff = models.BooleanField(
         _("staff status"), default=False, help_text=_("Staff can sign in to the back office.")

@@ -13,5 +13,6 @@ urlpatterns = [
     path("i18n/setlang/", accounts_views.set_language, name="set_language"),
     path("accounts/", include("accounts.urls")),
     path("admin/", admin.site.urls),
+    path("counter/", include("tickets.counter_urls")),
     path("", include("tickets.urls")),
 ]

@@ -257,9 +257,9 @@ def test_a_cancelled_ticket_with_its_device_at_the_desk_waits_to_be_returned(cle
     ticket.perform("cancel", by=technician, reason="damage_not_covered")
     never_arrived.perform("cancel", by=None, reason="device_not_received")
     assert list(Ticket.objects.awaiting_device_return()) == [ticket]
-    assert ticket.mark_device_returned(by=clerk) is True
+    assert ticket.mark_device_returned(by=clerk, check="id_document") is True
     assert ticket.device_returned_at is not None
-    assert ticket.mark_device_returned(by=clerk) is False  # twice is harmless
+    assert ticket.mark_device_returned(by=clerk, check="id_document") is False  # twice is harmless
     assert not Ticket.objects.awaiting_device_return().exists()
 
 

@@ -681,3 +681,10 @@ class FaultCategoryAdmin(admin.ModelAdmin):
     list_filter = ("is_active",)
     search_fields = ("code", "name", "name_zh_hans")
     ordering = ("sort_order", "name")
+
+
+# --- Reports (tickets/views/reports.py): /admin/reports/… -------------------------------------
+
+from .views import reports as report_views  # noqa: E402
+
+report_views.install(admin.site)

@@ -313,6 +313,8 @@ from .models import (  # noqa: E402
     StagedUpload,
 )
 
+from .reports import center_rating_text, centers_with_public_rating  # noqa: E402
+
 PHOTO_TYPES = "image/jpeg,image/png,image/webp"
 MAX_DEVICE_PHOTOS = 6
 MIN_DESCRIPTION_LENGTH = 20
@@ -537,10 +539,14 @@ class SubmitRepairForm(forms.Form):
         self.fields["contact_phone"].widget.attrs["autocomplete"] = "tel"
 
         # One query per catalogue, whatever its size; the same rows validate the POST.
-        self.centers = {str(center.pk): center for center in ServiceCenter.objects.filter(is_active=True)}
+        # Each center with its customers' average rating and their number (tickets.reports), in the same query.
+        centers = centers_with_public_rating(ServiceCenter.objects.filter(is_active=True))
+        self.centers = {str(center.pk): center for center in centers}
         self.device_models = {str(model.pk): model for model in DeviceModel.objects.filter(is_active=True)}
         self.faults = {str(fault.pk): fault for fault in FaultCategory.objects.filter(is_active=True)}
-        self.fields["service_center"].choices = [(pk, center.name) for pk, center in self.centers.items()]
+        self.fields["service_center"].choices = [
+            (pk, f"{center.name} ({center_rating_text(center)})") for pk, center in self.centers.items()
+        ]
         self.fields["device_model"].choices = self._device_choices()
         self.fields["fault_category"].choices = [("", _("Choose one"))] + [
             (pk, fault.display_name) for pk, fault in self.faults.items()
@@ -767,3 +773,530 @@ class SubmitRepairForm(forms.Form):
                 copy.thumbnail.delete(save=False)
             raise
         return ticket
+
+
+# --- Store counter -------------------------------------------------------------------------
+# The clerk's forms at /counter/ (tickets/views/counter.py). Every action form
+# carries the stage the clerk saw, so that a page left open while someone
+# else moved the ticket is caught before anything is done.
+
+from django.conf import settings  # noqa: E402
+from django.contrib.auth import get_user_model  # noqa: E402
+from django.core.validators import validate_email  # noqa: E402
+from django.utils import translation  # noqa: E402
+
+from .models import CancelReason, HandoverCheck, WarrantyStatus, parse_phone  # noqa: E402
+
+# The value of "A new customer" in the intake's customer choice.
+NEW_CUSTOMER = "new"
+
+# What a new customer's account cannot be opened without.
+NEW_CUSTOMER_REQUIRED = {
+    "contact_name": _("Enter the customer's name."),
+    "contact_phone": _("Enter the customer's phone number."),
+    "contact_email": _("Enter the customer's email address: their account is opened with it."),
+}
+
+# What the clerk fills in at intake, passed as it is to Ticket.take_in().
+COUNTER_TICKET_FIELDS = (
+    "device_model",
+    "device_other",
+    "imei_or_serial",
+    "os_version",
+    "purchase_date",
+    "fault_category",
+    "symptom_description",
+    "fault_frequency",
+    "condition_notes",
+    "return_method",
+    "return_address",
+    "contact_name",
+    "contact_phone",
+    "contact_email",
+)
+
+
+class CounterCenterForm(forms.Form):
+    """The service center a clerk works the counter of, when they belong to several."""
+
+    center = forms.ModelChoiceField(
+        label=_("Where are you working now?"),
+        queryset=ServiceCenter.objects.none(),
+        widget=forms.RadioSelect,
+        empty_label=None,
+        error_messages={
+            "required": _("Choose the service center you are working at."),
+            "invalid_choice": _("Choose one of your service centers."),
+        },
+    )
+
+    def __init__(self, *args, centers, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["center"].queryset = centers
+
+
+class CounterActionForm(forms.Form):
+    """A button on the ticket card; the stage the clerk saw comes with it."""
+
+    expected_status = forms.ChoiceField(choices=Status.choices, widget=forms.HiddenInput)
+
+
+class CounterReceiveForm(CounterActionForm):
+    condition_notes = forms.CharField(
+        label=_("Condition on arrival"),
+        required=False,
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text=_("Scratches, dents, cracks, missing parts, and what else was in the parcel or handed over."),
+    )
+
+
+class CounterHandOverForm(CounterActionForm):
+    """The customer collecting a device proves who they are: the pickup code, or an identity document.
+
+    Used for the hand-over of a repaired device and for the return of a
+    cancelled ticket's device. The card shows it twice, once for each
+    ``check``; the model compares the code (Ticket.check_identity).
+    """
+
+    check = forms.ChoiceField(choices=HandoverCheck.choices, widget=forms.HiddenInput)
+    pickup_code = forms.CharField(
+        label=_("Pickup code"),
+        required=False,
+        max_length=20,
+        help_text=_("Six digits, on the customer's intake receipt and in the message that the device is ready."),
+        widget=forms.TextInput(
+            attrs={"inputmode": "numeric", "autocomplete": "off", "spellcheck": "false", "class": "pickup-code-input"}
+        ),
+    )
+    id_checked = forms.BooleanField(label=_("I checked an identity document in the name on the ticket"), required=False)
+    internal_note = forms.CharField(
+        label=_("Internal note"),
+        required=False,
+        max_length=2000,
+        help_text=_("For example which kind of document you saw. Never write down the document's number."),
+    )
+
+    def __init__(self, *args, contact_name="", **kwargs):
+        super().__init__(*args, **kwargs)
+        if contact_name:
+            self.fields["id_checked"].label = _("I checked an identity document in the name of %(name)s") % {
+                "name": contact_name
+            }
+        # Each of the two forms requires its own proof.
+        check = self.data.get("check") if self.is_bound else self.initial.get("check")
+        self.fields["pickup_code"].required = check == HandoverCheck.PICKUP_CODE
+        self.fields["pickup_code"].error_messages["required"] = _("Enter the pickup code the customer shows you.")
+        self.fields["id_checked"].required = check == HandoverCheck.ID_DOCUMENT
+        self.fields["id_checked"].error_messages["required"] = _(
+            "Look at an identity document in the name on the ticket, then tick this box."
+        )
+
+    def details(self):
+        """The identity check, as Ticket.perform("hand_over") and mark_device_returned() take it."""
+        return {"check": self.cleaned_data["check"], "pickup_code": "".join(self.cleaned_data["pickup_code"].split())}
+
+
+class CounterShipBackForm(CounterActionForm):
+    carrier = forms.CharField(
+        label=_("Carrier"), max_length=60, error_messages={"required": _("Enter the carrier.")}
+    )
+    tracking_number = forms.CharField(
+        label=_("Tracking number"),
+        max_length=60,
+        widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
+        error_messages={"required": _("Enter the tracking number.")},
+    )
+
+
+class CounterCancelForm(CounterActionForm):
+    reason = forms.ChoiceField(
+        label=_("Reason"),
+        widget=forms.RadioSelect,
+        choices=[(reason.value, reason.label) for reason in CANCEL_REASONS_BY_ACTOR[ActorKind.STAFF]],
+        error_messages={"required": _("Choose the reason for the cancellation.")},
+    )
+    note = forms.CharField(
+        label=_("Note to the customer"),
+        required=False,
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 2}),
+    )
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("reason") == CancelReason.STAFF_OTHER and not cleaned.get("note", "").strip():
+            self.add_error("note", forms.ValidationError(_("Say why the ticket is cancelled."), code="required"))
+        return cleaned
+
+
+class CustomerLookupForm(forms.Form):
+    """Intake, first step: the walk-in customer's phone number or email address."""
+
+    find = forms.CharField(
+        label=_("Customer's phone number or email address"),
+        max_length=254,
+        help_text=_("We look for their account; without one, a new account is opened with what you enter next."),
+        widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false", "inputmode": "email"}),
+        error_messages={"required": _("Enter the customer's phone number or email address.")},
+    )
+
+    def clean_find(self):
+        return parse_lookup(self.cleaned_data["find"])
+
+
+def parse_lookup(text):
+    """("phone", E.164) or ("email", address) for what a clerk typed to find a customer; else ValidationError."""
+    text = " ".join((text or "").split())
+    if "@" in text:
+        try:
+            validate_email(text)
+        except forms.ValidationError:
+            raise forms.ValidationError(_("This is not an email address."), code="invalid") from None
+        return ("email", text.lower())
+    phone = parse_phone(text)
+    if phone is None:
+        raise forms.ValidationError(_("Enter a phone number or an email address."), code="invalid")
+    return ("phone", phone)
+
+
+class CounterIntakeForm(forms.Form):
+    """A walk-in device: customer, device, fault, condition and photos, for Ticket.take_in().
+
+    ``found`` are the customer accounts the first step found by phone or
+    email; the clerk picks one of them, or "A new customer" (the only choice
+    when none was found). Photos are kept as the clerk's StagedUploads
+    whether the form is valid or not (``keep_photos()``), so a typo never
+    costs a photo; the "Check" button re-shows the form with the warranty and
+    the device's history without opening anything.
+    """
+
+    find = forms.CharField(widget=forms.HiddenInput, max_length=254)
+    customer = forms.ChoiceField(
+        label=_("Customer account"),
+        widget=forms.RadioSelect,
+        error_messages={"required": _("Choose the customer's account, or “A new customer”.")},
+    )
+    contact_name = forms.CharField(
+        label=_("Customer's name"), required=False, max_length=150, widget=forms.TextInput(attrs={"autocomplete": "off"})
+    )
+    contact_phone = PhoneNumberField(
+        label=_("Phone number"),
+        required=False,
+        widget=forms.TextInput(attrs={"type": "tel", "autocomplete": "off"}),
+        help_text=_("Messages about the repair go here. Its last four digits let the customer track it."),
+    )
+    contact_email = forms.EmailField(
+        label=_("Email address"),
+        required=False,
+        widget=forms.EmailInput(attrs={"autocomplete": "off"}),
+        help_text=_("A new customer's account is opened with it; they claim it with “Forgot your password?”."),
+    )
+    language = forms.ChoiceField(label=_("Language for messages"), choices=settings.LANGUAGES)
+
+    staged = PublicIdsField(limit=MAX_DEVICE_PHOTOS + len(SINGLE_PHOTO_KINDS))
+    remove_staged = PublicIdsField(limit=MAX_DEVICE_PHOTOS + len(SINGLE_PHOTO_KINDS))
+
+    device_model = forms.ChoiceField(
+        label=_("Device model"),
+        error_messages={"required": _("Choose the model, or “Not in the list” at the end of the list.")},
+    )
+    device_other = forms.CharField(
+        label=_("Brand and model"),
+        required=False,
+        max_length=120,
+        help_text=_("Only when the device is not in the list."),
+    )
+    imei_or_serial = forms.CharField(
+        label=_("IMEI or serial number"),
+        max_length=40,
+        help_text=_("Scan the box or dial *#06#; other devices: the serial on the back or in the settings."),
+        widget=forms.TextInput(
+            attrs={"autocomplete": "off", "autocapitalize": "characters", "spellcheck": "false"}
+        ),
+    )
+    os_version = forms.CharField(label=_("Software version"), required=False, max_length=60)
+    purchase_date = forms.DateField(
+        label=_("Purchase date"),
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+        help_text=_("From the receipt or warranty card: with the model it gives the warranty."),
+    )
+    fault_category = forms.ChoiceField(
+        label=_("Kind of problem"), error_messages={"required": _("Choose the kind of problem.")}
+    )
+    symptom_description = forms.CharField(
+        label=_("What happens"),
+        max_length=4000,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text=_("In the customer's words: what they see, since when, what happened before."),
+        error_messages={"required": _("Describe what happens.")},
+    )
+    fault_frequency = forms.ChoiceField(
+        label=_("How often it happens"),
+        choices=FaultFrequency.choices,
+        initial=FaultFrequency.ALWAYS,
+        widget=forms.RadioSelect,
+        error_messages={"required": _("Choose how often it happens.")},
+    )
+    condition_notes = forms.CharField(
+        label=_("Condition at intake"),
+        required=False,
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text=_("Scratches, dents, cracks, missing parts, accessories left with the device. Printed on the receipt."),
+    )
+    receipt_photo = forms.FileField(
+        label=_("Purchase receipt"),
+        required=False,
+        widget=forms.FileInput(attrs={"accept": PHOTO_TYPES, "capture": "environment"}),
+    )
+    warranty_card_photo = forms.FileField(
+        label=_("Warranty card"),
+        required=False,
+        widget=forms.FileInput(attrs={"accept": PHOTO_TYPES, "capture": "environment"}),
+    )
+    device_photos = MultiplePhotoField(
+        label=_("Photos of the device"),
+        required=False,
+        widget=MultiplePhotoInput(attrs={"accept": PHOTO_TYPES, "capture": "environment"}),
+    )
+    return_method = forms.ChoiceField(
+        label=_("How the device goes back"),
+        choices=ReturnMethod.choices,
+        initial=ReturnMethod.PICKUP,
+        widget=forms.RadioSelect,
+        error_messages={"required": _("Choose how the device goes back.")},
+    )
+    return_address = forms.CharField(
+        label=_("Return address"),
+        required=False,
+        max_length=500,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text=_("Only when the device is shipped back."),
+    )
+
+    def __init__(self, *args, clerk, center, find, found, **kwargs):
+        self.clerk = clerk
+        self.center = center
+        self.found = {str(account.pk): account for account in found}
+        kind, value = find
+        initial = kwargs.setdefault("initial", {})
+        initial.setdefault("find", value)
+        initial.setdefault("language", translation.get_language() or settings.LANGUAGE_CODE)
+        if not found:
+            initial.setdefault("customer", NEW_CUSTOMER)
+            initial.setdefault("contact_phone" if kind == "phone" else "contact_email", value)
+        elif len(found) == 1:
+            account = found[0]
+            initial.setdefault("customer", str(account.pk))
+            initial.setdefault("contact_name", account.full_name)
+            initial.setdefault("contact_phone", account.phone or (value if kind == "phone" else ""))
+            initial.setdefault("contact_email", account.email)
+        super().__init__(*args, **kwargs)
+
+        self.fields["customer"].choices = [
+            (pk, " · ".join(filter(None, [account.full_name, account.email, str(account.phone or "")])))
+            for pk, account in self.found.items()
+        ] + [(NEW_CUSTOMER, _("A new customer: open an account with the details below"))]
+        if not found:
+            self.fields["customer"].widget = forms.HiddenInput()
+            # Only a new account can be opened: its name, phone and email are needed.
+            for name, message in NEW_CUSTOMER_REQUIRED.items():
+                self.fields[name].required = True
+                self.fields[name].error_messages["required"] = message
+
+        # One query per catalogue, whatever its size; the same rows validate the POST.
+        self.device_models = {str(model.pk): model for model in DeviceModel.objects.filter(is_active=True)}
+        self.faults = {str(fault.pk): fault for fault in FaultCategory.objects.filter(is_active=True)}
+        by_brand = {}
+        for pk, model in self.device_models.items():
+            by_brand.setdefault(model.brand, []).append((pk, model.name))
+        self.fields["device_model"].choices = [
+            ("", _("Choose the model")),
+            *by_brand.items(),
+            (OTHER_DEVICE, _("Not in the list")),
+        ]
+        self.fields["fault_category"].choices = [("", _("Choose one"))] + [
+            (pk, fault.display_name) for pk, fault in self.faults.items()
+        ]
+        self.fields["device_photos"].help_text = ngettext(
+            "Up to %(count)d photo: every side, and the damage close up.",
+            "Up to %(count)d photos: every side, and the damage close up.",
+            MAX_DEVICE_PHOTOS,
+        ) % {"count": MAX_DEVICE_PHOTOS}
+
+        self.account = None  # after clean(): the chosen existing account, or None for a new customer
+        self.new_photos = []  # (kind, ProcessedImage) of this POST that passed the pipeline
+        self.carried = []  # the clerk's StagedUploads named by the hidden inputs, minus the removed
+        self.removed = []
+        self.staged_photos = []  # after keep_photos(): every photo of this intake so far
+
+    def photo_fields(self):
+        """Each photo input with the photos already kept for it."""
+        return [
+            (self[name], [upload for upload in self.staged_photos if upload.kind == kind])
+            for name, kind in PHOTO_FIELDS
+        ]
+
+    # --- validation ---------------------------------------------------------------------
+
+    def clean_remove_staged(self):
+        remove = set(self.cleaned_data["remove_staged"])
+        staged_ids = self.cleaned_data.get("staged") or []
+        # Another user's ids find nothing here and are ignored.
+        carried = list(StagedUpload.objects.owned_by(self.clerk).filter(public_id__in=staged_ids)) if staged_ids else []
+        self.removed = [upload for upload in carried if upload.public_id in remove]
+        self.carried = [upload for upload in carried if upload.public_id not in remove]
+        return list(remove)
+
+    def clean_device_model(self):
+        value = self.cleaned_data["device_model"]
+        return None if value == OTHER_DEVICE else self.device_models[value]
+
+    def clean_imei_or_serial(self):
+        return imei.normalise(self.cleaned_data["imei_or_serial"])
+
+    def clean_purchase_date(self):
+        purchased = self.cleaned_data["purchase_date"]
+        if purchased and purchased > timezone.localdate():
+            raise forms.ValidationError(_("The purchase date cannot be in the future."), code="future")
+        return purchased
+
+    def clean_fault_category(self):
+        return self.faults[self.cleaned_data["fault_category"]]
+
+    def _process_photo(self, name, kind):
+        uploaded = self.cleaned_data[name]
+        if uploaded:
+            self.new_photos.append((kind, images.process(uploaded)))
+        return uploaded
+
+    def clean_receipt_photo(self):
+        return self._process_photo("receipt_photo", AttachmentKind.RECEIPT)
+
+    def clean_warranty_card_photo(self):
+        return self._process_photo("warranty_card_photo", AttachmentKind.WARRANTY_CARD)
+
+    def clean_device_photos(self):
+        files = self.cleaned_data["device_photos"]
+        room = MAX_DEVICE_PHOTOS - sum(1 for upload in self.carried if upload.kind == AttachmentKind.DEVICE_PHOTO)
+        if len(files) > room:
+            raise forms.ValidationError(
+                ngettext(
+                    "You can add %(count)d more photo of the device.",
+                    "You can add %(count)d more photos of the device.",
+                    max(room, 0),
+                ),
+                code="too_many",
+                params={"count": max(room, 0)},
+            )
+        problems = []
+        for uploaded in files:
+            try:
+                self.new_photos.append((AttachmentKind.DEVICE_PHOTO, images.process(uploaded)))
+            except forms.ValidationError as error:
+                problems.append(
+                    forms.ValidationError(
+                        _("%(name)s: %(problem)s"),
+                        code=getattr(error, "code", None) or "invalid",
+                        params={"name": uploaded.name[-80:], "problem": " ".join(error.messages)},
+                    )
+                )
+        if problems:
+            raise forms.ValidationError(problems)
+        return files
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("device_model") is not None:
+            cleaned["device_other"] = ""
+        elif "device_model" in cleaned and not cleaned.get("device_other"):
+            self.add_error("device_other", _("The device is not in the list: write its brand and model here."))
+        if cleaned.get("return_method") == ReturnMethod.SHIP_BACK:
+            if not cleaned.get("return_address") and "return_address" not in self.errors:
+                self.add_error("return_address", _("The device is shipped back: enter the address."))
+        elif "return_method" in cleaned:
+            cleaned["return_address"] = ""
+        choice = cleaned.get("customer")
+        if choice == NEW_CUSTOMER:
+            self._clean_new_customer(cleaned)
+        elif choice in self.found:
+            self._clean_existing_customer(cleaned, self.found[choice])
+        elif choice:
+            self.add_error("customer", _("Choose the customer's account, or “A new customer”."))
+        return cleaned
+
+    def _clean_new_customer(self, cleaned):
+        for name, message in NEW_CUSTOMER_REQUIRED.items():
+            if not cleaned.get(name) and name not in self.errors:
+                self.add_error(name, forms.ValidationError(message, code="required"))
+        email = (cleaned.get("contact_email") or "").strip().lower()
+        if email and get_user_model().objects.filter(email__iexact=email).exists():
+            self.add_error(
+                "contact_email",
+                forms.ValidationError(
+                    _(
+                        "An account already uses this email address. To use it, look the customer up by "
+                        "this address at the top of the page."
+                    ),
+                    code="taken",
+                ),
+            )
+
+    def _clean_existing_customer(self, cleaned, account):
+        """Empty contact fields take the account's details; what the clerk typed is for this ticket only."""
+        self.account = account
+        if not cleaned.get("contact_name") and "contact_name" not in self.errors:
+            cleaned["contact_name"] = account.full_name
+        if not cleaned.get("contact_phone") and "contact_phone" not in self.errors:
+            if account.phone:
+                cleaned["contact_phone"] = account.phone
+            else:
+                self.add_error("contact_phone", forms.ValidationError(_("Enter the customer's phone number."), code="required"))
+        if not cleaned.get("contact_email") and "contact_email" not in self.errors:
+            cleaned["contact_email"] = account.email
+
+    # --- after validation -------------------------------------------------------------------
+
+    def keep_photos(self):
+        """Store this POST's photos that passed the pipeline and forget those the clerk removed.
+
+        Call after is_valid(), whatever it said. ``staged_photos`` then lists
+        every photo of this intake so far.
+        """
+        replaced = {kind for kind, _processed in self.new_photos if kind in SINGLE_PHOTO_KINDS}
+        dropped = self.removed + [upload for upload in self.carried if upload.kind in replaced]
+        if dropped:
+            StagedUpload.objects.filter(pk__in=[upload.pk for upload in dropped]).delete_with_files()
+        kept = [upload for upload in self.carried if upload.kind not in replaced]
+        fresh = [StagedUpload.stage(self.clerk, kind, processed) for kind, processed in self.new_photos]
+        self.new_photos, self.removed, self.carried = [], [], kept + fresh
+        self.staged_photos = self.carried
+        if fresh:
+            StagedUpload.trim(self.clerk, keep=self.staged_photos)
+
+    def warranty_preview(self):
+        """The warranty the ticket would get, from the model and purchase date entered; None without a model."""
+        data = getattr(self, "cleaned_data", {})
+        if "device_model" not in data:
+            return None
+        probe = Ticket(device_model=data["device_model"], purchase_date=data.get("purchase_date"))
+        return {"status": WarrantyStatus(probe.computed_warranty_status()), "expires_on": probe.warranty_expires_on}
+
+    def take_in(self):
+        """Open the ticket, receive the device and attach the photos (Ticket.take_in); call after keep_photos()."""
+        data = self.cleaned_data
+        fields = {name: data[name] for name in COUNTER_TICKET_FIELDS}
+        if self.account is not None:
+            who = {"customer": self.account}
+        else:
+            who = {
+                "new_customer": {
+                    "email": data["contact_email"].strip().lower(),
+                    "full_name": data["contact_name"],
+                    "phone": data["contact_phone"],
+                    "language": data["language"],
+                }
+            }
+        return Ticket.take_in(by=self.clerk, service_center=self.center, photos=self.staged_photos, **who, **fields)

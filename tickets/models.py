@@ -8,6 +8,7 @@ notification to be sent once the transaction commits. Nothing else assigns
 ``status``; ``protected=True`` makes sure.
 """
 
+import threading
 import uuid
 from datetime import timedelta
 
@@ -286,6 +287,11 @@ class TicketQuerySet(models.QuerySet):
             query |= Q(contact_name__icontains=text)
         return self.filter(query)
 
+    def for_device(self, text):
+        """Every ticket of one device, by its IMEI or serial however it is typed; empty when it cannot be one."""
+        serial = imei.parse(text)
+        return self.filter(imei_or_serial=serial) if serial else self.none()
+
     def with_number(self, text):
         """Exact look-up by a typed ticket number; empty when it cannot be one."""
         number = numbers.parse(text)
@@ -447,6 +453,7 @@ class Ticket(ConcurrentTransitionMixin, models.Model):
             ("ship_back", _("Ship a device back")),
             ("cancel_ticket", _("Cancel a ticket")),
             ("confirm_warranty", _("Confirm or override the warranty status")),
+            ("view_reports", _("See the reports")),
         ]
 
     def __str__(self):
@@ -456,6 +463,15 @@ class Ticket(ConcurrentTransitionMixin, models.Model):
         # Emails are stored lower-case, so look-ups are exact matches on the index.
         self.contact_email = (self.contact_email or "").strip().lower()
         super().save(*args, **kwargs)
+
+    def refresh_from_db(self, *args, **kwargs):
+        # django-fsm-2 reloads a protected state field by switching ``protected``
+        # off on the field itself, which every thread shares, and on again: a
+        # second thread reloading a ticket at that moment finds it switched on
+        # mid-way and fails with "Direct status modification is not allowed".
+        # Reloads are short (one SELECT by primary key); one at a time per process.
+        with _REFRESH_LOCK:
+            super().refresh_from_db(*args, **kwargs)
 
     # --- creation -------------------------------------------------------------
 
@@ -490,6 +506,45 @@ class Ticket(ConcurrentTransitionMixin, models.Model):
                 continue
             return ticket
         raise IntegrityError("Could not find a free ticket number after 5 attempts.")
+
+    @classmethod
+    def take_in(cls, *, by, customer=None, new_customer=None, photos=(), public_note="", **fields):
+        """A walk-in at the store counter: open the ticket and receive the device, all or nothing.
+
+        ``customer`` is the customer's account; or ``new_customer`` (a dict of
+        ``email``, ``full_name``, ``phone``, ``language``) opens one on the spot
+        with no password anyone knows (User.objects.create_walk_in_customer).
+        ``photos`` are StagedUploads of ``by`` that become the ticket's
+        attachments. The history shows both stages, to ``submitted`` and to
+        ``inspecting``, each by the clerk; the device arrived over the counter.
+
+        Raises PermissionDenied when ``by`` may not take devices in at this
+        service center, and IntegrityError when ``new_customer``'s email was
+        taken by someone else a moment ago (nothing is then written).
+        """
+        from django.contrib.auth import get_user_model
+
+        if (customer is None) == (new_customer is None):
+            raise ValueError("Give either customer or new_customer.")
+        center = fields["service_center"]
+        if not (
+            by.is_active
+            and by.is_staff
+            and by.has_perms(["tickets.add_ticket", "tickets.receive_device"])
+            and by.works_at(center.pk)
+        ):
+            raise PermissionDenied(_("You may not take devices in at this service center."))
+        fields["arrival_method"] = ArrivalMethod.DROP_OFF
+        with transaction.atomic():
+            if new_customer is not None:
+                customer = get_user_model().objects.create_walk_in_customer(**new_customer)
+            ticket = cls.open_ticket(by=by, customer=customer, public_note=public_note, **fields)
+            # Locked, so that the stale-upload sweep cannot delete one of them meanwhile.
+            staged = StagedUpload.objects.owned_by(by).select_for_update()
+            for upload in staged.filter(pk__in=[photo.pk for photo in photos]):
+                upload.attach_to(ticket, by=by)
+            ticket.perform("receive_device", by=by)
+        return ticket
 
     # --- warranty -----------------------------------------------------------------
 
@@ -544,8 +599,11 @@ class Ticket(ConcurrentTransitionMixin, models.Model):
     # --- transitions (call them through perform()) ----------------------------------
 
     @transition(status, source=Status.SUBMITTED, target=Status.INSPECTING, permission=_staff_may("receive_device"))
-    def receive_device(self, by, kind):
+    def receive_device(self, by, kind, *, condition_notes=""):
         self.received_at = timezone.now()
+        condition_notes = condition_notes.strip()
+        if condition_notes:
+            self.condition_notes = "\n".join(filter(None, [self.condition_notes.strip(), condition_notes]))
 
     @transition(
         status,
@@ -587,13 +645,7 @@ class Ticket(ConcurrentTransitionMixin, models.Model):
 
     @transition(status, source=Status.READY_FOR_PICKUP, target=Status.COMPLETED, permission=_staff_may("hand_over"))
     def hand_over(self, by, kind, *, check="", pickup_code=""):
-        if check == HandoverCheck.PICKUP_CODE:
-            if pickup_code.strip() != self.pickup_code:
-                raise ValidationError(_("The pickup code does not match this ticket."), code="pickup_code")
-        elif check != HandoverCheck.ID_DOCUMENT:
-            raise ValidationError(
-                _("Check the customer's pickup code or identity document before handing over."), code="check"
-            )
+        self.check_identity(check, pickup_code)
         now = timezone.now()
         self.completed_at = now
         self.device_returned_at = now
@@ -703,14 +755,46 @@ class Ticket(ConcurrentTransitionMixin, models.Model):
     def _field_values(self):
         return {field.attname: getattr(self, field.attname) for field in self._meta.concrete_fields}
 
-    def mark_device_returned(self, *, by):
-        """A cancelled ticket's device goes back to the customer; true if this call recorded it."""
+    def check_identity(self, check, pickup_code=""):
+        """The customer collecting the device proved who they are; else ValidationError.
+
+        ``check`` is a HandoverCheck: the ticket's pickup code (compared in
+        constant time), or an identity document the clerk looked at.
+        """
+        from django.utils.crypto import constant_time_compare
+
+        if check == HandoverCheck.PICKUP_CODE:
+            typed = "".join((pickup_code or "").split())
+            if not (self.pickup_code and constant_time_compare(typed, self.pickup_code)):
+                raise ValidationError(_("The pickup code does not match this ticket."), code="pickup_code")
+        elif check != HandoverCheck.ID_DOCUMENT:
+            raise ValidationError(
+                _("Check the customer's pickup code or identity document before handing over."), code="check"
+            )
+
+    def mark_device_returned(self, *, by, check, pickup_code=""):
+        """A cancelled ticket's device goes back to the customer; true if this call recorded it.
+
+        The customer proves who they are as at a hand-over (``check_identity``)
+        and ``handed_over_by``/``handover_check`` record who gave the device
+        back and how. False, with nothing checked, when the device is no
+        longer waiting to be returned (someone returned it a moment ago); the
+        conditional UPDATE makes sure two clerks cannot both record it.
+        Raises PermissionDenied for anyone who may not hand devices over at
+        the ticket's center, and ValidationError for a failed identity check.
+        """
+        if not _staff_may("hand_over")(self, by):
+            raise PermissionDenied(_("You may not do this on this ticket."))
+        if not Ticket.objects.awaiting_device_return().filter(pk=self.pk).exists():
+            self.refresh_from_db()
+            return False
+        self.check_identity(check, pickup_code)
         updated = (
             Ticket.objects.awaiting_device_return()
             .filter(pk=self.pk)
-            .update(device_returned_at=Now(), updated_at=Now())
+            .update(device_returned_at=Now(), handed_over_by=by, handover_check=check, updated_at=Now())
         )
-        self.refresh_from_db(fields=["device_returned_at", "updated_at"])
+        self.refresh_from_db()
         return bool(updated)
 
 
@@ -725,6 +809,9 @@ ACTION_LABELS = {
     "ship_back": _("Ship back"),
     "cancel": _("Cancel ticket"),
 }
+
+
+_REFRESH_LOCK = threading.RLock()
 
 
 def _pickup_code():

@@ -53,6 +53,7 @@ from tickets.models import (
     DeviceModel,
     FaultCategory,
     FaultFrequency,
+    HandoverCheck,
     Rating,
     ReturnMethod,
     ServiceCenter,
@@ -823,7 +824,7 @@ class Command(BaseCommand):
                     rating.save()
             elif isinstance(step, DeviceReturned):
                 at = timeline.advance(step.hours, ActorKind.STAFF)
-                if ticket.mark_device_returned(by=self.actor("clerk", story)):
+                if ticket.mark_device_returned(by=self.actor("clerk", story), check=HandoverCheck.ID_DOCUMENT):
                     # mark_device_returned() stamps the database's clock; the story needs its own moment.
                     Ticket.objects.filter(pk=ticket.pk).update(device_returned_at=at, updated_at=at)
             else:  # pragma: no cover - a typo in STORIES
