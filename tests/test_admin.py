@@ -930,3 +930,23 @@ def test_staff_see_the_customers_service_credit_and_why(client, technician, cent
     page = client.get(reverse("admin:tickets_ticket_change", args=[ticket.pk])).content.decode()
     assert "service credit" in page.lower()
     assert "75 / 100" in page and lost.number in page and "No response to a contact request" in page
+
+
+def test_the_back_office_never_shows_the_pickup_code_even_in_a_sent_message(client, phone_agent, center):
+    ticket = make_ticket_at("ready_for_pickup", center=center)
+    notification = ticket.notifications.filter(event__to_status="ready_for_pickup", channel="in_app").get()
+    assert ticket.pickup_code in notification.body
+    client.force_login(phone_agent)
+    page = client.get(reverse("admin:tickets_notification_change", args=[notification.pk])).content.decode()
+    assert ticket.pickup_code not in page and "••••••" in page
+
+
+def test_a_closed_ticket_cannot_be_asked_anything(center, technician):
+    from django.core.exceptions import ValidationError
+
+    from tickets.models import ContactRequest
+
+    ticket = make_ticket_at("completed", center=center)
+    with pytest.raises(ValidationError):
+        ContactRequest.ask(ticket, by=technician, kind="other", message="?", respond_by=timezone.now() + timedelta(days=1))
+    assert not ticket.contact_requests.exists()

@@ -167,6 +167,10 @@ class ContactRequestInline(admin.TabularInline):
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("created_by")
 
+    def has_add_permission(self, request, obj=None):
+        # Only an open ticket can still be asked something (an answer could no longer change anything).
+        return obj is not None and obj.is_open and super().has_add_permission(request, obj)
+
     def has_change_permission(self, request, obj=None):
         return False
 
@@ -621,7 +625,7 @@ class NotificationAdmin(ScopedReadOnlyAdmin):
         "kind",
         "channel",
         "subject",
-        "body",
+        "message",
         "status",
         "created_at",
         "sent_at",
@@ -629,6 +633,12 @@ class NotificationAdmin(ScopedReadOnlyAdmin):
         "read_at",
     )
     readonly_fields = fields
+
+    @admin.display(description=_("message"))
+    def message(self, notification):
+        # The "ready for pickup" message carries the pickup code, which the back office never shows.
+        code = notification.ticket.pickup_code
+        return notification.body.replace(code, "••••••") if code else notification.body
 
 
 @admin.register(StageEvent)

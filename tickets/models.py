@@ -999,6 +999,8 @@ class ContactRequest(models.Model):
         """The desk asks the customer something; the customer is told on every channel."""
         from . import notify
 
+        if not ticket.is_open:
+            raise ValidationError(_("This ticket is closed; the customer can no longer be asked anything on it."))
         with transaction.atomic():
             request = cls.objects.create(
                 ticket=ticket, kind=kind, message=message.strip(), respond_by=respond_by, created_by=by
