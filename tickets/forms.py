@@ -411,7 +411,58 @@ def _copy_photo(attachment, ticket, *, by):
     return Attachment.add(ticket, attachment.kind, processed, by=by)
 
 
-class SubmitRepairForm(forms.Form):
+class PhotoFieldsMixin:
+    """The receipt, warranty-card and device-photo fields of the submit and intake forms.
+
+    Each photo goes through the upload pipeline as its field is cleaned; what
+    passed is collected in ``self.new_photos`` (kind, ProcessedImage), next to
+    the photos already kept in ``self.carried``.
+    """
+
+    def _process_photo(self, name, kind):
+        uploaded = self.cleaned_data[name]
+        if uploaded:
+            self.new_photos.append((kind, images.process(uploaded)))  # or its ValidationError, shown at the input
+        return uploaded
+
+    def clean_receipt_photo(self):
+        return self._process_photo("receipt_photo", AttachmentKind.RECEIPT)
+
+    def clean_warranty_card_photo(self):
+        return self._process_photo("warranty_card_photo", AttachmentKind.WARRANTY_CARD)
+
+    def clean_device_photos(self):
+        files = self.cleaned_data["device_photos"]
+        room = MAX_DEVICE_PHOTOS - sum(1 for upload in self.carried if upload.kind == AttachmentKind.DEVICE_PHOTO)
+        if len(files) > room:
+            raise forms.ValidationError(
+                ngettext(
+                    "You can add %(count)d more photo of the device.",
+                    "You can add %(count)d more photos of the device.",
+                    max(room, 0),
+                ),
+                code="too_many",
+                params={"count": max(room, 0)},
+            )
+        problems = []
+        for uploaded in files:
+            try:
+                self.new_photos.append((AttachmentKind.DEVICE_PHOTO, images.process(uploaded)))
+            except forms.ValidationError as error:
+                # The photos that passed are still kept; each failed one says what is wrong with it.
+                problems.append(
+                    forms.ValidationError(
+                        _("%(name)s: %(problem)s"),
+                        code=getattr(error, "code", None) or "invalid",
+                        params={"name": uploaded.name[-80:], "problem": " ".join(error.messages)},
+                    )
+                )
+        if problems:
+            raise forms.ValidationError(problems)
+        return files
+
+
+class SubmitRepairForm(PhotoFieldsMixin, forms.Form):
     """A customer's repair request: ``/tickets/new/`` and "submit again".
 
     Photos are the delicate part, because a browser cannot put files back into
@@ -668,48 +719,6 @@ class SubmitRepairForm(forms.Form):
             )
         return text
 
-    def _process_photo(self, name, kind):
-        uploaded = self.cleaned_data[name]
-        if uploaded:
-            self.new_photos.append((kind, images.process(uploaded)))  # or its ValidationError, shown at the input
-        return uploaded
-
-    def clean_receipt_photo(self):
-        return self._process_photo("receipt_photo", AttachmentKind.RECEIPT)
-
-    def clean_warranty_card_photo(self):
-        return self._process_photo("warranty_card_photo", AttachmentKind.WARRANTY_CARD)
-
-    def clean_device_photos(self):
-        files = self.cleaned_data["device_photos"]
-        room = MAX_DEVICE_PHOTOS - sum(1 for upload in self.carried if upload.kind == AttachmentKind.DEVICE_PHOTO)
-        if len(files) > room:
-            raise forms.ValidationError(
-                ngettext(
-                    "You can add %(count)d more photo of the device.",
-                    "You can add %(count)d more photos of the device.",
-                    max(room, 0),
-                ),
-                code="too_many",
-                params={"count": max(room, 0)},
-            )
-        problems = []
-        for uploaded in files:
-            try:
-                self.new_photos.append((AttachmentKind.DEVICE_PHOTO, images.process(uploaded)))
-            except forms.ValidationError as error:
-                # The photos that passed are still kept; each failed one says what is wrong with it.
-                problems.append(
-                    forms.ValidationError(
-                        _("%(name)s: %(problem)s"),
-                        code=getattr(error, "code", None) or "invalid",
-                        params={"name": uploaded.name[-80:], "problem": " ".join(error.messages)},
-                    )
-                )
-        if problems:
-            raise forms.ValidationError(problems)
-        return files
-
     def clean_service_center(self):
         return self.centers[self.cleaned_data["service_center"]]
 
@@ -960,7 +969,7 @@ def parse_lookup(text):
     return ("phone", phone)
 
 
-class CounterIntakeForm(forms.Form):
+class CounterIntakeForm(PhotoFieldsMixin, forms.Form):
     """A walk-in device: customer, device, fault, condition and photos, for Ticket.take_in().
 
     ``found`` are the customer accounts the first step found by phone or
@@ -1165,47 +1174,6 @@ class CounterIntakeForm(forms.Form):
 
     def clean_fault_category(self):
         return self.faults[self.cleaned_data["fault_category"]]
-
-    def _process_photo(self, name, kind):
-        uploaded = self.cleaned_data[name]
-        if uploaded:
-            self.new_photos.append((kind, images.process(uploaded)))
-        return uploaded
-
-    def clean_receipt_photo(self):
-        return self._process_photo("receipt_photo", AttachmentKind.RECEIPT)
-
-    def clean_warranty_card_photo(self):
-        return self._process_photo("warranty_card_photo", AttachmentKind.WARRANTY_CARD)
-
-    def clean_device_photos(self):
-        files = self.cleaned_data["device_photos"]
-        room = MAX_DEVICE_PHOTOS - sum(1 for upload in self.carried if upload.kind == AttachmentKind.DEVICE_PHOTO)
-        if len(files) > room:
-            raise forms.ValidationError(
-                ngettext(
-                    "You can add %(count)d more photo of the device.",
-                    "You can add %(count)d more photos of the device.",
-                    max(room, 0),
-                ),
-                code="too_many",
-                params={"count": max(room, 0)},
-            )
-        problems = []
-        for uploaded in files:
-            try:
-                self.new_photos.append((AttachmentKind.DEVICE_PHOTO, images.process(uploaded)))
-            except forms.ValidationError as error:
-                problems.append(
-                    forms.ValidationError(
-                        _("%(name)s: %(problem)s"),
-                        code=getattr(error, "code", None) or "invalid",
-                        params={"name": uploaded.name[-80:], "problem": " ".join(error.messages)},
-                    )
-                )
-        if problems:
-            raise forms.ValidationError(problems)
-        return files
 
     def clean(self):
         cleaned = super().clean()
